@@ -1,0 +1,1 @@
+"""Alert ingestion: sources translate payloads; dedup, grouping, routing, diagnostics."""

@@ -1,0 +1,1 @@
+"""Users, API tokens, roles, web sessions and signed links."""

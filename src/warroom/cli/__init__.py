@@ -1,0 +1,1 @@
+"""The `warroom` command: server, worker and client in one program."""

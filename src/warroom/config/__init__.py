@@ -1,0 +1,1 @@
+"""warroom.yaml: the organisation's incident process as code (schema and loader)."""

@@ -1,0 +1,1 @@
+"""Leaf utilities shared by every domain: errors, clock, durations, redaction."""

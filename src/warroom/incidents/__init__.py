@@ -1,0 +1,1 @@
+"""Incidents: lifecycle, severity policy and clocks, roles, timeline, communications."""

@@ -1,0 +1,1 @@
+"""Durable jobs: outbox rows written with the state change, claimed with a lease."""

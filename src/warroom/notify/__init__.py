@@ -1,0 +1,1 @@
+"""Channels (SMTP, chat webhooks, signed webhooks) and the delivery log."""

@@ -1,0 +1,1 @@
+"""Postmortem drafts, action items, drills and reports."""

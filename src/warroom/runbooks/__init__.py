@@ -1,0 +1,1 @@
+"""Executable Markdown runbooks: format, parameters, lint, executor, run records."""

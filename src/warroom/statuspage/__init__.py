@@ -1,0 +1,1 @@
+"""The public status page: component states and public incident updates."""

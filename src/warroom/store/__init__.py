@@ -1,0 +1,1 @@
+"""Persistence: engine and sessions, the one transaction helper, audit log, migrations."""

@@ -1,0 +1,1 @@
+"""HTTP: the FastAPI app factory, JSON API routes and server-rendered pages."""
