@@ -37,7 +37,14 @@ MODEL_MODULES = (
 )
 
 # Modules that expose `register(registry)` for their job kinds and sweeps.
-JOB_MODULES: tuple[str, ...] = ("warroom.incidents.jobs",)
+JOB_MODULES: tuple[str, ...] = (
+    "warroom.incidents.jobs",
+    "warroom.runbooks.jobs",
+    "warroom.alerts.jobs",
+    "warroom.notify.jobs",
+    "warroom.oncall.jobs",
+    "warroom.postmortems.jobs",
+)
 
 
 def metadata() -> MetaData:
@@ -85,7 +92,12 @@ def build_runtime(
 def build_registry() -> Registry:
     registry = Registry()
     for name in JOB_MODULES:
-        module = importlib.import_module(name)
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # domain without job kinds (yet)
+                continue
+            raise
         module.register(registry)
     return registry
 

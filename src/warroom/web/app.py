@@ -24,6 +24,7 @@ OPTIONAL_ROUTERS: tuple[str, ...] = (
     "warroom.web.api.jobs",
     "warroom.web.api.alerts",
     "warroom.web.api.oncall",
+    "warroom.web.api.ack",
     "warroom.web.api.postmortems",
     "warroom.web.api.reports",
     "warroom.web.api.statuspage",
