@@ -206,7 +206,13 @@ def _on_dead(rt: Runtime, s: Session, d: Delivery, channel: Channel, reason: str
 
 def _fallback_target(rt: Runtime, d: Delivery, channel_id: str) -> notify.Target | None:
     if d.recipient.startswith("channel:"):
-        return notify.channel_target(rt.config, channel_id)
+        found = notify.channel_target(rt.config, channel_id)
+        smtp_without_to = (
+            found is not None
+            and not found.address
+            and (rt.config.channels[channel_id].type == "smtp")
+        )
+        return None if smtp_without_to else found
     for target in notify.contact_targets(rt.config, d.recipient):
         if target.channel == channel_id:
             return target
