@@ -307,7 +307,7 @@ def test_p2_ticket_goes_to_the_ticket_channel(setup: Setup) -> None:
 
 
 def test_severity_change_replans_escalation(setup: Setup) -> None:
-    rt, clock, smtp, _hook = setup
+    rt, _clock, smtp, _hook = setup
     n = declare(rt, "P3")
     drain(rt)
     with rt.db.transaction() as s:
@@ -324,7 +324,7 @@ def test_severity_change_replans_escalation(setup: Setup) -> None:
 
 
 def test_webhook_500s_are_retried_with_backoff_then_the_fallback_channel(setup: Setup) -> None:
-    rt, clock, smtp, hook = setup
+    rt, clock, _smtp, hook = setup
     hook.respond = lambda _n, _r: (500, {})
     n = declare(rt, "P2")  # ticket -> channel:hook, falls back to email
     for _ in range(6):
@@ -418,7 +418,7 @@ def test_recheck_in_the_claim_drops_a_page_whose_job_survived_the_ack(setup: Set
 def test_ack_link_token_names_the_incident_and_expires(setup: Setup) -> None:
     from warroom.core.security import unsign
 
-    rt, clock, smtp, _hook = setup
+    rt, _clock, smtp, _hook = setup
     n = declare(rt)
     drain(rt)
     text = smtp.messages[0].get_content()
@@ -451,7 +451,7 @@ def test_channel_rate_limit_defers_pages_beyond_the_limit(
 def test_dead_delivery_can_be_retried(setup: Setup) -> None:
     from warroom.notify import service as notify
 
-    rt, clock, _smtp, hook = setup
+    rt, _clock, _smtp, hook = setup
     hook.respond = lambda _n, _r: (400, {})
     n = declare(rt, "P2")
     drain(rt)
