@@ -6,6 +6,7 @@ points are the windows where a crash could lose or repeat a page:
   after_claim           job claimed (leased), delivery not yet attempted
   after_send            provider accepted the delivery, not yet marked sent
   after_mark_sent       marked sent, timeline event not yet written
+  after_declare_commit  incident declared and committed, HTTP answer not yet sent
 """
 
 from __future__ import annotations
@@ -13,7 +14,15 @@ from __future__ import annotations
 import os
 import sys
 
-POINTS = frozenset({"after_ingest_commit", "after_claim", "after_send", "after_mark_sent"})
+POINTS = frozenset(
+    {
+        "after_ingest_commit",
+        "after_claim",
+        "after_send",
+        "after_mark_sent",
+        "after_declare_commit",
+    }
+)
 _armed: str = ""
 
 

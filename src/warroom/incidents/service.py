@@ -18,7 +18,7 @@ from warroom.config.schema import Config
 from warroom.core.errors import Conflict, InvalidInput, NotFound
 from warroom.core.redact import Redactor
 from warroom.incidents import policy, timeline
-from warroom.incidents.models import Incident, Status
+from warroom.incidents.models import Incident, Status, TimelineEvent
 from warroom.jobs import queue
 from warroom.store import counters
 
@@ -326,12 +326,13 @@ def add_note(
     actor: str,
     now: datetime,
     redactor: Redactor | None = None,
-) -> None:
+) -> TimelineEvent:
+    """Add a person's note to the timeline; returns the event."""
     if not text.strip():
         raise InvalidInput("note must not be empty", field="text")
     if len(text) > MAX_TEXT:
         raise InvalidInput(f"note longer than {MAX_TEXT} characters", field="text")
-    timeline.add(
+    return timeline.add(
         session, incident, kind=timeline.NOTE, actor=actor, at=now, text=text, redactor=redactor
     )
 
@@ -355,7 +356,9 @@ def list_incidents(
     if status:
         stmt = stmt.where(Incident.status == status)
     if query:
-        stmt = stmt.where(Incident.title.ilike(f"%{query}%"))
+        # the user's text is matched literally: % and _ are not wildcards here
+        escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        stmt = stmt.where(Incident.title.ilike(f"%{escaped}%", escape="\\"))
     rows = list(session.scalars(stmt.order_by(Incident.number.desc())))
     if service:
         rows = [r for r in rows if service in (r.services or [])]

@@ -17,6 +17,7 @@ from warroom.auth.models import Role
 from warroom.auth.service import Principal
 from warroom.core.errors import PermissionDenied, Unauthenticated
 from warroom.jobs.runtime import Runtime
+from warroom.web.errors import UnsupportedMediaType
 
 SESSION_COOKIE = "__Host-warroom"
 SESSION_COOKIE_INSECURE = "warroom_session"  # plain-HTTP development (no __Host- prefix allowed)
@@ -88,3 +89,28 @@ Viewer = Annotated[Principal, Depends(require(Role.VIEWER))]
 Responder = Annotated[Principal, Depends(require(Role.RESPONDER))]
 Commander = Annotated[Principal, Depends(require(Role.COMMANDER))]
 Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
+
+
+def json_content(request: Request) -> None:
+    """Reject a request body that is not JSON with 415 naming the header (routes opt in).
+
+    A route with an optional body accepts an empty request without a content type.
+    """
+    length = request.headers.get("content-length")
+    has_body = bool(request.headers.get("transfer-encoding")) or (
+        length is not None and length.strip() not in ("", "0")
+    )
+    if not has_body:
+        return
+    ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if ctype != "application/json" and not (
+        ctype.startswith("application/") and ctype.endswith("+json")
+    ):
+        raise UnsupportedMediaType(
+            f"request body must be JSON, got content type {ctype or 'none'!r}",
+            field="content-type",
+            hint="send 'Content-Type: application/json'",
+        )
+
+
+JsonBody = Depends(json_content)

@@ -20,7 +20,15 @@ from warroom.core.logging import get_logger
 
 log = get_logger("warroom.web")
 
+
+class UnsupportedMediaType(e.InvalidInput):
+    """The request body is not in a format the route accepts (for example not JSON)."""
+
+    code = "unsupported_media_type"
+
+
 STATUS: list[tuple[type[e.WarroomError], int]] = [
+    (UnsupportedMediaType, 415),
     (e.NotFound, 404),
     (e.Conflict, 409),
     (e.Unauthenticated, 401),
