@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 # Characters with inline meaning in CommonMark / GFM ('|' breaks tables, '~' strikes through).
-_INLINE = re.compile(r"([\\`*_{}\[\]()<>#+!|~])")
+_INLINE = re.compile(r"([\\`*_\[\]<>#+!|~])")
 # A line start that would become a block: heading, quote, list item, rule, fence, table.
 _BLOCK_START = re.compile(r"^(\s*)([#>+=-]|\d+[.)]|`{3,}|~{3,}|\|)")
 _HTML = re.compile(r"[<>&]")
