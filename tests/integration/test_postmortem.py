@@ -275,7 +275,7 @@ def test_configured_template_is_used_and_a_broken_one_is_named(
                 "templates": rt.config.templates.model_copy(update={"postmortem": "{{ nope }}"})
             }
         )
-        with pytest.raises(InvalidInput, match="templates.postmortem"):
+        with pytest.raises(InvalidInput, match=r"templates\.postmortem"):
             postmortems.to_markdown(pm, incident=inc, items=[], config=broken, now=clock.now())
 
 
