@@ -57,7 +57,7 @@ def current_principal(request: Request, rt: RuntimeDep) -> Principal:
         return cached
     token = _bearer(request)
     if token is not None:
-        with rt.db.transaction() as s:
+        with rt.db.read() as s:  # a read: no write lock on SQLite
             principal = auth.authenticate_token(s, token, now=rt.now())
         request.state.principal = principal
         return principal
