@@ -122,6 +122,20 @@ def _encoded_forms(value: str) -> set[str]:
     return {f for f in forms if f}
 
 
+_KEY_BEGIN = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")
+_KEY_END = re.compile(r"-----END [A-Z0-9 ]*PRIVATE KEY-----")
+
+
+def _open_key_block(text: str) -> int:
+    """Offset of a private-key BEGIN line with no END after it, else -1."""
+    last = -1
+    for match in _KEY_BEGIN.finditer(text):
+        last = match.start()
+    if last < 0 or _KEY_END.search(text, last):
+        return -1
+    return last
+
+
 class StreamRedactor:
     """Redacts a stream that arrives in chunks, holding back a partial last line.
 
@@ -141,7 +155,14 @@ class StreamRedactor:
                 return self._redactor.redact(out)
             return ""
         head, _, self._pending = self._pending.rpartition("\n")
-        return self._redactor.redact(head + "\n")
+        head += "\n"
+        # A private key arrives over many lines: hold an open block back until
+        # its END line (or the cap) so no line of it is released on its own.
+        start = _open_key_block(head)
+        if start >= 0 and len(head) - start + len(self._pending) <= 65536:
+            self._pending = head[start:] + self._pending
+            head = head[:start]
+        return self._redactor.redact(head)
 
     def flush(self) -> str:
         out, self._pending = self._pending, ""
