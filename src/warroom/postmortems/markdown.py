@@ -13,25 +13,29 @@ import re
 
 # Characters with inline meaning in CommonMark / GFM ('|' breaks tables, '~' strikes through).
 _INLINE = re.compile(r"([\\`*_\[\]<>#+!|~])")
-# A line start that would become a block: heading, quote, list item, rule, fence, table.
-_BLOCK_START = re.compile(r"^(\s*)([#>+=-]|\d+[.)]|`{3,}|~{3,}|\|)")
+# A line start that would still open a block after inline escaping: an ordered
+# list marker ("1." / "1)") or a dash, plus, equals sign.
+_ORDERED = re.compile(r"^(\d{1,9})([.)])")
+_LEADING = re.compile(r"^([-+=])")
 _HTML = re.compile(r"[<>&]")
+# Control characters: invisible, and NUL turns into U+FFFD on every renderer.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _ENTITIES = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
 
 
 def inline(text: str) -> str:
     """One line, every Markdown-significant character escaped (titles, list entries)."""
-    flat = " ".join(str(text).split())
+    flat = " ".join(_CONTROL.sub("", str(text)).split())
     escaped = _INLINE.sub(r"\\\1", flat)
-    # a leading '-', '=' or digits+'.' would still start a block at the line start
-    return _BLOCK_START.sub(lambda m: m.group(1) + "\\" + m.group(2), escaped, count=1)
+    escaped = _ORDERED.sub(r"\1\\\2", escaped, count=1)
+    return _LEADING.sub(r"\\\1", escaped, count=1)
 
 
 def prose(text: str) -> str:
     """Multi-line text written by people: keeps emphasis, links and lists, but no headings,
     no raw HTML and no unclosed fences that would swallow the rest of the document."""
     out: list[str] = []
-    for raw in str(text).replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+    for raw in _CONTROL.sub("", str(text)).replace("\r\n", "\n").replace("\r", "\n").split("\n"):
         line = _HTML.sub(lambda m: _ENTITIES[m.group(0)], raw)
         stripped = line.lstrip()
         if stripped.startswith(("#", "```", "~~~", "===")):
