@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,11 +42,23 @@ def _tokens(server: Server, *roles: str) -> dict[str, str]:
             now = datetime.now(UTC)
             out = {}
             for role in roles:
-                user = auth.create_user(s, name=f"{role}-user", role=role, now=now)
+                # the shared server outlives one test: add a suffix when the name is taken
+                name = f"{role}-user"
+                if auth.get_user(s, name=name) is not None:
+                    name = f"{role}-user-{uuid.uuid4().hex[:6]}"
+                user = auth.create_user(s, name=name, role=role, now=now)
                 out[role] = auth.create_token(s, user=user, name="test", now=now)
     finally:
         db.dispose()
     return out
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One SQLite server for the tests that do not depend on the database engine."""
+    tmp = tmp_path_factory.mktemp("shared")
+    with run_server(tmp, db_url=f"sqlite:///{tmp / 'warroom.db'}", config=CONFIG) as server:
+        yield server
 
 
 def _cli_env(server: Server, token: str) -> dict[str, str]:
@@ -175,60 +189,60 @@ def test_unacknowledged_p0_breaches_and_acknowledged_one_does_not(
 
 
 def test_severity_change_recomputes_the_clock_and_updates_render_from_config(
-    tmp_path: Path, sqlite_url: str
+    shared_server: Server,
 ) -> None:
-    with run_server(tmp_path, db_url=sqlite_url, config=CONFIG) as server:
-        tok = _tokens(server, "commander", "viewer")
-        with server.client(tok["commander"]) as c:
-            inc = c.post(
-                "/api/v1/incidents",
-                json={"title": "{{ ''.__class__.__mro__ }}", "severity": "P1", "services": ["api"]},
-            ).json()
-            n = inc["number"]
-            before = inc["clocks"]["respond_by"]
-            changed = c.post(f"/api/v1/incidents/{n}/severity", json={"severity": "P0"}).json()
-            assert changed["severity"] == "P0"
-            assert changed["clocks"]["respond_by"] < before  # 2 s instead of 1 h
-            role = c.post(f"/api/v1/incidents/{n}/roles", json={"role": "scribe", "person": "bob"})
-            assert role.json()["roles"]["scribe"] == "bob"
+    server = shared_server
+    tok = _tokens(server, "commander", "viewer")
+    with server.client(tok["commander"]) as c:
+        inc = c.post(
+            "/api/v1/incidents",
+            json={"title": "{{ ''.__class__.__mro__ }}", "severity": "P1", "services": ["api"]},
+        ).json()
+        n = inc["number"]
+        before = inc["clocks"]["respond_by"]
+        changed = c.post(f"/api/v1/incidents/{n}/severity", json={"severity": "P0"}).json()
+        assert changed["severity"] == "P0"
+        assert changed["clocks"]["respond_by"] < before  # 2 s instead of 1 h
+        role = c.post(f"/api/v1/incidents/{n}/roles", json={"role": "scribe", "person": "bob"})
+        assert role.json()["roles"]["scribe"] == "bob"
 
-            preview = c.get(
-                f"/api/v1/incidents/{n}/comms/internal_update", params={"message": "{{ 7*7 }}"}
-            )
-            assert preview.status_code == 200, preview.text
-            body = preview.json()["body"]
-            # user data are values, printed as written: no evaluation, no attribute access
-            assert "{{ ''.__class__.__mro__ }}" in body and "{{ 7*7 }}" in body
-            assert "49" not in body and "https://meet.example.com/war-room" in body
-            assert "Engineering lead: @eng-lead" in body
+        preview = c.get(
+            f"/api/v1/incidents/{n}/comms/internal_update", params={"message": "{{ 7*7 }}"}
+        )
+        assert preview.status_code == 200, preview.text
+        body = preview.json()["body"]
+        # user data are values, printed as written: no evaluation, no attribute access
+        assert "{{ ''.__class__.__mro__ }}" in body and "{{ 7*7 }}" in body
+        assert "49" not in body and "https://meet.example.com/war-room" in body
+        assert "Engineering lead: @eng-lead" in body
 
-            sent = c.post(
-                f"/api/v1/incidents/{n}/updates",
-                json={"template": "status_page", "public": True, "public_title": "API errors"},
-            )
-            assert sent.status_code == 201, sent.text
-            assert sent.json()["kind"] == "update.sent"
-            assert sent.json()["public_event_id"] is not None
-            bad = c.post(f"/api/v1/incidents/{n}/updates", json={"template": "haiku"})
-            assert bad.status_code == 422 and bad.json()["error"]["field"] == "template"
-            kinds = [
-                e["kind"]
-                for e in c.get(f"/api/v1/incidents/{n}/timeline").json()["events"]
-                if e["actor"] != "warroom"
-            ]
-            assert kinds == [
-                "incident.declared",
-                "incident.severity",
-                "incident.role",
-                "update.sent",
-                "status.published",
-                "status.update",
-            ]
-        with server.client(tok["viewer"]) as v:
-            assert v.get(f"/api/v1/incidents/{n}").status_code == 200
-            denied = v.post(f"/api/v1/incidents/{n}/notes", json={"text": "hi"})
-            assert denied.status_code == 403
-            assert denied.json()["error"]["code"] == "forbidden"
+        sent = c.post(
+            f"/api/v1/incidents/{n}/updates",
+            json={"template": "status_page", "public": True, "public_title": "API errors"},
+        )
+        assert sent.status_code == 201, sent.text
+        assert sent.json()["kind"] == "update.sent"
+        assert sent.json()["public_event_id"] is not None
+        bad = c.post(f"/api/v1/incidents/{n}/updates", json={"template": "haiku"})
+        assert bad.status_code == 422 and bad.json()["error"]["field"] == "template"
+        kinds = [
+            e["kind"]
+            for e in c.get(f"/api/v1/incidents/{n}/timeline").json()["events"]
+            if e["actor"] != "warroom"
+        ]
+        assert kinds == [
+            "incident.declared",
+            "incident.severity",
+            "incident.role",
+            "update.sent",
+            "status.published",
+            "status.update",
+        ]
+    with server.client(tok["viewer"]) as v:
+        assert v.get(f"/api/v1/incidents/{n}").status_code == 200
+        denied = v.post(f"/api/v1/incidents/{n}/notes", json={"text": "hi"})
+        assert denied.status_code == 403
+        assert denied.json()["error"]["code"] == "forbidden"
 
 
 MALFORMED: list[tuple[str, str, dict[str, Any], int, str | None]] = [
@@ -324,59 +338,56 @@ MALFORMED: list[tuple[str, str, dict[str, Any], int, str | None]] = [
 
 
 def test_malformed_requests_get_4xx_naming_the_field_and_never_500(
-    tmp_path: Path, sqlite_url: str
+    shared_server: Server,
 ) -> None:
-    with run_server(tmp_path, db_url=sqlite_url, config=CONFIG) as server:
-        tok = _tokens(server, "commander")
-        with server.client(tok["commander"]) as c:
-            assert (
-                c.post("/api/v1/incidents", json={"title": "t", "severity": "P2"}).status_code
-                == 201
+    server = shared_server
+    tok = _tokens(server, "commander")
+    with server.client(tok["commander"]) as c:
+        assert c.post("/api/v1/incidents", json={"title": "t", "severity": "P2"}).status_code == 201
+        failures = []
+        for case, path, kwargs, status, field in MALFORMED:
+            kw = dict(kwargs)
+            method = kw.pop("method", "POST")
+            resp = c.request(method, path, **kw)
+            err = (
+                resp.json().get("error", {})
+                if resp.headers.get("content-type", "").startswith("application/json")
+                else {}
             )
-            failures = []
-            for case, path, kwargs, status, field in MALFORMED:
-                kw = dict(kwargs)
-                method = kw.pop("method", "POST")
-                resp = c.request(method, path, **kw)
-                err = (
-                    resp.json().get("error", {})
-                    if resp.headers.get("content-type", "").startswith("application/json")
-                    else {}
-                )
-                if resp.status_code != status or (field is not None and err.get("field") != field):
-                    failures.append(f"{case}: {resp.status_code} {resp.text[:200]}")
-                if not err.get("message"):
-                    failures.append(f"{case}: no error message")
-            assert not failures, "\n".join(failures)
-            # a huge body is refused before it is read
-            big = c.post(
-                "/api/v1/incidents/1/notes",
-                content=b"x" * (5 * 1024 * 1024 + 1),
-                headers={"Content-Type": "application/json"},
-            )
-            assert big.status_code == 413
-        assert "Traceback" not in server.log()
-        assert "unhandled_error" not in server.log()
+            if resp.status_code != status or (field is not None and err.get("field") != field):
+                failures.append(f"{case}: {resp.status_code} {resp.text[:200]}")
+            if not err.get("message"):
+                failures.append(f"{case}: no error message")
+        assert not failures, "\n".join(failures)
+        # a huge body is refused before it is read
+        big = c.post(
+            "/api/v1/incidents/1/notes",
+            content=b"x" * (5 * 1024 * 1024 + 1),
+            headers={"Content-Type": "application/json"},
+        )
+        assert big.status_code == 413
+    assert "Traceback" not in server.log()
+    assert "unhandled_error" not in server.log()
 
 
 def test_cli_reports_bad_input_and_missing_token_in_one_line(
-    tmp_path: Path, sqlite_url: str
+    shared_server: Server,
 ) -> None:
-    with run_server(tmp_path, db_url=sqlite_url, config=CONFIG) as server:
-        tok = _tokens(server, "responder")
-        env = _cli_env(server, tok["responder"])
-        r = cli("incident", "declare", "--title", "x", "--severity", "P7", env=env)
-        assert r.returncode == 2 and "severity" in r.stderr and "Traceback" not in r.stderr
-        r = cli("incident", "show", "42", env=env)
-        assert r.returncode == 4 and "incident 42 does not exist" in r.stderr
-        r = cli("incident", "list", env={**env, "WARROOM_TOKEN": ""})
-        assert r.returncode == 4 and "WARROOM_TOKEN" in r.stderr
-        r = cli("incident", "list", env={**env, "WARROOM_URL": "http://127.0.0.1:9"})
-        assert r.returncode == 3 and "cannot reach" in r.stderr
-        try:
-            httpx.get(f"{server.url}/api/v1/incidents", timeout=5).raise_for_status()
-        except httpx.HTTPStatusError as exc:
-            assert exc.response.status_code == 401
-            assert exc.response.headers["www-authenticate"] == "Bearer"
-        else:  # pragma: no cover - would be a security bug
-            raise AssertionError("anonymous list was allowed")
+    server = shared_server
+    tok = _tokens(server, "responder")
+    env = _cli_env(server, tok["responder"])
+    r = cli("incident", "declare", "--title", "x", "--severity", "P7", env=env)
+    assert r.returncode == 2 and "severity" in r.stderr and "Traceback" not in r.stderr
+    r = cli("incident", "show", "42", env=env)
+    assert r.returncode == 4 and "incident 42 does not exist" in r.stderr
+    r = cli("incident", "list", env={**env, "WARROOM_TOKEN": ""})
+    assert r.returncode == 4 and "WARROOM_TOKEN" in r.stderr
+    r = cli("incident", "list", env={**env, "WARROOM_URL": "http://127.0.0.1:9"})
+    assert r.returncode == 3 and "cannot reach" in r.stderr
+    try:
+        httpx.get(f"{server.url}/api/v1/incidents", timeout=5).raise_for_status()
+    except httpx.HTTPStatusError as exc:
+        assert exc.response.status_code == 401
+        assert exc.response.headers["www-authenticate"] == "Bearer"
+    else:  # pragma: no cover - would be a security bug
+        raise AssertionError("anonymous list was allowed")
