@@ -216,10 +216,13 @@ def dry_run(
 ) -> list[Planned]:
     """Render every chosen step exactly as a run would; nothing runs, nothing is recorded."""
     _refuse_broken(runbook)
-    values = prm.resolve(runbook, params, labels=labels)
-    return [
-        plan(connections, s, values) for s in select_steps(runbook, select=select, trigger=trigger)
-    ]
+    steps = select_steps(runbook, select=select, trigger=trigger)
+    values = prm.resolve(runbook, params, labels=labels, needed=_needed(steps))
+    return [plan(connections, s, values) for s in steps]
+
+
+def _needed(steps: list[Step]) -> set[str]:
+    return {name for s in steps for name in s.placeholders()}
 
 
 def _refuse_broken(runbook: Runbook) -> None:
@@ -270,8 +273,8 @@ def execute(
     Output and rendered commands are redacted and capped before they are stored.
     """
     _refuse_broken(runbook)
-    values = prm.resolve(runbook, params, labels=labels)
     steps = select_steps(runbook, select=select, trigger=trigger)
+    values = prm.resolve(runbook, params, labels=labels, needed=_needed(steps))
     plans = [plan(rt.config.connections, s, values) for s in steps]
     redactor = rt.redactor
     with rt.db.transaction() as s:

@@ -88,8 +88,12 @@ def resolve(
     inputs: Mapping[str, Any],
     *,
     labels: Mapping[str, str] | None = None,
+    needed: set[str] | None = None,
 ) -> dict[str, Any]:
-    """Values for every declared parameter: inputs, then alert labels, then defaults.
+    """Values for the declared parameters: inputs, then alert labels, then defaults.
+
+    With `needed`, only those parameters (the ones the chosen steps use) must
+    have a value; every input given is validated either way.
 
     Raises InvalidInput for an unknown input, a missing required value or a
     value that fails validation; nothing has run at that point.
@@ -108,6 +112,8 @@ def resolve(
             raw = labels[name]
         elif param.default is not None:
             raw = param.default
+        elif needed is not None and name not in needed:
+            continue
         else:
             raise InvalidInput(
                 f"parameter {name} has no value: pass --param {name}=...", field=name
