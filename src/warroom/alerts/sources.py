@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from warroom.core.errors import InvalidInput, TooLarge
 
@@ -53,7 +53,9 @@ class Normalized:
 
 def _first_error(exc: ValidationError, prefix: str = "") -> InvalidInput:
     err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"])
+    loc = ""
+    for part in err["loc"]:
+        loc += f"[{part}]" if isinstance(part, int) else (f".{part}" if loc else str(part))
     path = f"{prefix}.{loc}" if prefix and loc else (prefix or loc or "body")
     msg = str(err["msg"]).removeprefix("Value error, ")
     if err["type"] == "missing":
@@ -117,6 +119,17 @@ class _AmAlert(BaseModel):
     @classmethod
     def _t(cls, v: datetime | None) -> datetime | None:
         return _aware(v)
+
+    @model_validator(mode="after")
+    def _order(self) -> _AmAlert:
+        if (
+            self.status == "resolved"
+            and self.startsAt is not None
+            and self.endsAt is not None
+            and self.endsAt < self.startsAt
+        ):
+            raise ValueError("endsAt is before startsAt")
+        return self
 
 
 class _AmPayload(BaseModel):
