@@ -168,6 +168,12 @@ def test_action_items_drills_and_report_through_the_cli(
     r = cli("action", "add", "x", "--kind", "chores", env=env)
     assert r.returncode == 2 and "unknown action item kind" in r.stderr
 
+    with server.client() as http:
+        metrics = http.get("/metrics").text
+    assert "warroom_action_items_overdue 1" in metrics
+    assert 'warroom_incidents_acknowledged_total{severity="P1"} 1' in metrics
+    assert 'warroom_response_breaches_total{severity="P1"} 0' in metrics
+    assert 'warroom_deliveries{state="sent"} 0' in metrics
     r = cli("action", "list", "--overdue", env=env)
     assert r.returncode == 1  # something is overdue: CI can fail on it
     assert "Alert on pool saturation" in r.stdout and "OVERDUE" in r.stdout

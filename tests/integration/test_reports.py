@@ -225,3 +225,48 @@ def test_report_rejects_an_empty_window(
     rt = make_runtime(sqlite_url)
     with rt.db.read() as s, pytest.raises(InvalidInput, match="until must be after since"):
         reports.compute(s, UNTIL, SINCE, config=rt.config)
+
+
+def test_metric_lines_count_acks_breaches_deliveries_and_overdue_items(
+    db_url: str, make_runtime: Callable[..., Runtime]
+) -> None:
+    from warroom.notify.models import Delivery
+    from warroom.postmortems.models import ActionItem
+
+    rt = make_runtime(db_url, clock=FrozenClock(UNTIL))
+    rows = _history(seed=3, n=40)
+    _insert(rt, rows)
+    with rt.db.transaction() as s:
+        breached = s.get(Incident, 1)
+        assert breached is not None
+        breached.breached_at = breached.declared_at + timedelta(hours=1)
+        for i, state in enumerate(["sent", "sent", "dead", "queued"]):
+            s.add(
+                Delivery(
+                    recipient="alice",
+                    channel="email",
+                    idempotency_key=f"k{i}",
+                    state=state,
+                    created_at=UNTIL,
+                    updated_at=UNTIL,
+                )
+            )
+        s.add(ActionItem(title="late", due_date=date(2026, 10, 1), created_at=UNTIL))
+        s.add(ActionItem(title="done", due_date=date(2026, 10, 1), state="done", created_at=UNTIL))
+    with rt.db.read() as s:
+        text = "\n".join(reports.metric_lines(s, today=UNTIL.date()))
+    real = [r for r in rows if not r["is_drill"]]
+    for sev in ("P0", "P1", "P2", "P3"):
+        of_sev = [r for r in real if r["severity"] == sev]
+        acked = sum(1 for r in of_sev if r["acknowledged_at"])
+        assert f'warroom_incidents_total{{severity="{sev}"}} {len(of_sev)}' in text
+        assert f'warroom_incidents_acknowledged_total{{severity="{sev}"}} {acked}' in text
+    sev1 = rows[0]["severity"]
+    assert (
+        f'warroom_response_breaches_total{{severity="{sev1}"}} {0 if rows[0]["is_drill"] else 1}'
+        in text
+    )
+    assert 'warroom_deliveries{state="sent"} 2' in text
+    assert 'warroom_deliveries{state="dead"} 1' in text
+    assert 'warroom_deliveries{state="cancelled"} 0' in text
+    assert "warroom_action_items_overdue 1" in text

@@ -24,22 +24,26 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from warroom.config.schema import Config
 from warroom.core.clock import as_utc
 from warroom.core.errors import InvalidInput
 from warroom.incidents.models import Incident
+from warroom.notify.models import Delivery
 from warroom.postmortems.drills import drills_due
-from warroom.postmortems.models import Drill
+from warroom.postmortems.models import ActionItem, Drill
 from warroom.postmortems.runbookrefs import RunbookInfo
 
 NO_SERVICE = "(none)"
+SEVERITY_LABELS = ("P0", "P1", "P2", "P3")
+# notify.service.State, spelled out: reports must not depend on the sender's internals
+DELIVERY_STATES = ("queued", "sending", "sent", "failed", "dead", "cancelled", "fallback")
 MAX_WINDOW = timedelta(days=3660)
 
 
@@ -235,3 +239,51 @@ def _drills(
             )
         )
     return out
+
+
+def metric_lines(session: Session, *, today: date) -> list[str]:
+    """Prometheus text lines counted from the tables: incidents, acks, breaches, deliveries,
+    overdue action items. Counts over all time, so they only grow (except the gauges)."""
+    lines: list[str] = []
+    real = Incident.is_drill.is_(False)
+    rows = session.execute(
+        select(
+            Incident.severity,
+            func.count(),
+            func.count(Incident.acknowledged_at),
+            func.count(Incident.breached_at),
+        )
+        .where(real)
+        .group_by(Incident.severity)
+    ).all()
+    by_sev = {sev: (int(n), int(acked), int(breached)) for sev, n, acked, breached in rows}
+    for name, index, help_text in (
+        ("warroom_incidents_total", 0, "Incidents declared (drills excluded)."),
+        ("warroom_incidents_acknowledged_total", 1, "Incidents acknowledged."),
+        ("warroom_response_breaches_total", 2, "Incidents not acknowledged within respond-by."),
+    ):
+        lines.append(f"# HELP {name} {help_text}")
+        lines.append(f"# TYPE {name} counter")
+        for sev in SEVERITY_LABELS:
+            lines.append(f'{name}{{severity="{sev}"}} {by_sev.get(sev, (0, 0, 0))[index]}')
+    delivery_rows = session.execute(
+        select(Delivery.state, func.count()).group_by(Delivery.state)
+    ).all()
+    states = {str(state): int(n) for state, n in delivery_rows}
+    lines.append("# HELP warroom_deliveries Notification deliveries by outcome.")
+    lines.append("# TYPE warroom_deliveries gauge")
+    for state in DELIVERY_STATES:
+        lines.append(f'warroom_deliveries{{state="{state}"}} {int(states.get(state, 0))}')
+    overdue = session.scalar(
+        select(func.count())
+        .select_from(ActionItem)
+        .where(
+            ActionItem.state.in_(("open", "in_progress")),
+            ActionItem.due_date.is_not(None),
+            ActionItem.due_date < today,
+        )
+    )
+    lines.append("# HELP warroom_action_items_overdue Open action items past their due date.")
+    lines.append("# TYPE warroom_action_items_overdue gauge")
+    lines.append(f"warroom_action_items_overdue {int(overdue or 0)}")
+    return lines

@@ -12,6 +12,7 @@ from warroom.core.errors import Unavailable
 from warroom.incidents import service as incidents
 from warroom.jobs.models import Job, JobState
 from warroom.jobs.worker import latest_heartbeat
+from warroom.postmortems.reports import metric_lines
 from warroom.store import migrate
 from warroom.web.deps import RuntimeDep, public
 
@@ -85,6 +86,7 @@ def metrics(rt: RuntimeDep) -> str:
         lines.append("# HELP warroom_job_queue_oldest_due_seconds Age of the oldest due job.")
         lines.append("# TYPE warroom_job_queue_oldest_due_seconds gauge")
         lines.append(f"warroom_job_queue_oldest_due_seconds {age:.3f}")
+        lines.extend(metric_lines(s, today=now.date()))  # acks, breaches, deliveries, actions
     extra = rt.extras.get("metrics_collectors", [])
     for collect in extra:
         lines.extend(collect(rt))
