@@ -307,6 +307,9 @@ def public_view(session: Session, *, config: Config, now: datetime) -> PublicVie
             )
         )
     overall = max((c.state for c in comps), key=lambda s: s.rank, default=State.OPERATIONAL)
+    if overall == State.OPERATIONAL and any(i.current for i in incidents):
+        # an open public incident with every component green would read as a lie
+        overall = State.DEGRADED
     stamps = [c.updated_at for c in comps if c.updated_at] + [
         u.at for i in incidents for u in i.updates[:1]
     ]

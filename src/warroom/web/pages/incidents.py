@@ -18,14 +18,14 @@ from warroom.alerts.models import Alert
 from warroom.auth.models import Role
 from warroom.auth.service import Principal
 from warroom.core.errors import InvalidInput, PermissionDenied
-from warroom.incidents import policy, timeline
+from warroom.incidents import comms, policy, timeline
 from warroom.incidents import service as incidents
 from warroom.incidents.models import Incident, Status
 from warroom.jobs.runtime import Runtime
 from warroom.statuspage import service as statuspage
 from warroom.store import audit
 from warroom.web.deps import Commander, Responder, RuntimeDep, Viewer
-from warroom.web.pages import common, runbooks, sources
+from warroom.web.pages import common, runbooks
 from warroom.web.pages.common import CsrfForm, field
 
 router = APIRouter()
@@ -185,9 +185,7 @@ def incident_page(request: Request, number: int, rt: RuntimeDep, _viewer: Viewer
 
 
 def _template_names() -> list[str]:
-    if sources.comms is None:
-        return []
-    return [t.value for t in sources.comms.Template]
+    return [t.value for t in comms.Template]
 
 
 @router.post("/incidents/{number}/ack")
@@ -255,20 +253,18 @@ def add_note(number: int, rt: RuntimeDep, who: Responder, form: CsrfForm) -> Res
 @router.post("/incidents/{number}/updates")
 def post_update(number: int, rt: RuntimeDep, who: Responder, form: CsrfForm) -> Response:
     """Render a communications template and record it; a status-page update also goes public."""
-    if sources.comms is None:
-        raise InvalidInput("communications templates are not available in this build")
     template = field(form, "template", limit=50)
     message = field(form, "message", required=False, limit=5000)
     now = rt.now()
     with rt.db.transaction() as s:
         incident = _load(s, number)
-        rendered = sources.comms.render(
+        rendered = comms.render(
             rt.config, incident, template, now=now, message=message, redactor=rt.redactor
         )
         public = rendered.template.value == "status_page" and incident.is_public
         if public and not who.allows(Role.COMMANDER):
             raise PermissionDenied("posting to the public status page needs the commander role")
-        sources.comms.record_update(
+        comms.record_update(
             s, incident, rendered, actor=who.name, now=now, public=public, redactor=rt.redactor
         )
         if public:

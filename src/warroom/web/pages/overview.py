@@ -17,8 +17,9 @@ from warroom.core.errors import InvalidInput, WarroomError
 from warroom.incidents import service as incidents
 from warroom.incidents.models import Incident
 from warroom.jobs.runtime import Runtime
+from warroom.oncall import service as oncall
 from warroom.web.deps import RuntimeDep, Viewer
-from warroom.web.pages import common, runbooks, sources
+from warroom.web.pages import common, runbooks
 
 router = APIRouter()
 SEVERITIES = ("P0", "P1", "P2", "P3")
@@ -43,11 +44,9 @@ def person_name(config: Config, person_id: str | None) -> str:
 
 def oncall_now(s: Session, rt: Runtime, now: datetime) -> list[OnCallNow]:
     out: list[OnCallNow] = []
-    if sources.oncall is None:
-        return out
     for schedule in rt.config.schedules:
         try:
-            who = sources.oncall.who(s, config=rt.config, schedule_id=schedule.id, at=now)
+            who = oncall.who(s, config=rt.config, schedule_id=schedule.id, at=now)
         except WarroomError:
             continue
         out.append(
@@ -93,13 +92,10 @@ def oncall_page(request: Request, rt: RuntimeDep, _viewer: Viewer) -> Response:
     with rt.db.read() as s:
         current = {o.schedule_id: o for o in oncall_now(s, rt, now)}
         for schedule in rt.config.schedules:
-            shifts: list[Any] = []
-            overrides: list[Any] = []
-            if sources.oncall is not None:
-                shifts = sources.oncall.upcoming(
-                    s, config=rt.config, schedule_id=schedule.id, start=now, days=14
-                )
-                overrides = sources.oncall.list_overrides(s, schedule_id=schedule.id, now=now)
+            shifts = oncall.upcoming(
+                s, config=rt.config, schedule_id=schedule.id, start=now, days=14
+            )
+            overrides = oncall.list_overrides(s, schedule_id=schedule.id, now=now)
             config_overrides = [o for o in schedule.overrides if o.to > now]
             schedules.append(
                 {

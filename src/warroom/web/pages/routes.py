@@ -14,10 +14,19 @@ from fastapi.staticfiles import StaticFiles
 
 from warroom.core.errors import Unauthenticated, WarroomError
 from warroom.web.errors import status_for
-from warroom.web.pages import auth, common, incidents, live, overview, runbooks, statusadmin
+from warroom.web.pages import (
+    auth,
+    common,
+    incidents,
+    live,
+    overview,
+    runbooks,
+    statusadmin,
+    steps,
+)
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(common.mark_html)])
-for _module in (auth, overview, incidents, live, runbooks, statusadmin):
+for _module in (auth, overview, incidents, live, runbooks, statusadmin, steps):
     router.include_router(_module.router)
 
 Handler = Callable[[Request, Any], Response | Awaitable[Response]]
@@ -41,7 +50,11 @@ def install(app: FastAPI) -> None:
     json_validation: Handler = app.exception_handlers[RequestValidationError]
 
     async def warroom_error(request: Request, exc: Exception) -> Response:
-        if not getattr(request.state, "html", False) or not isinstance(exc, WarroomError):
+        if (
+            not getattr(request.state, "html", False)
+            or not isinstance(exc, WarroomError)
+            or "application/json" in request.headers.get("accept", "")
+        ):
             return await _call(json_warroom, request, exc)
         if isinstance(exc, Unauthenticated) and request.method == "GET":
             return _login_redirect(request)

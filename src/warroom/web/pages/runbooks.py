@@ -1,41 +1,81 @@
-"""Runbook browser: the folder's runbooks, rendered Markdown (sanitised), steps and lint warnings.
+"""Runbook browser: the folder's runbooks as sanitised HTML with steps marked, and lint warnings.
 
 Parsing, linting and review dates belong to `warroom.runbooks`; this module
-only renders what the loader returns. Markdown becomes HTML with markdown-it
-(raw HTML disabled) and then goes through nh3's allowlist, so a runbook can
-never inject script into the page whatever its author wrote.
+only presents them. Markdown becomes HTML with markdown-it (raw HTML off),
+step blocks get a marker naming the step, then everything goes through nh3's
+allowlist, so a runbook can never inject script into the page.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import datetime
+from html import escape
 from typing import Any
 
 import nh3
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from markdown_it import MarkdownIt
+from markdown_it.renderer import RendererHTML
+from markdown_it.token import Token
+from markdown_it.utils import EnvType, OptionsDict
 
-from warroom.core.errors import NotFound
+from warroom.core.errors import InvalidInput, NotFound
+from warroom.core.logging import get_logger
 from warroom.jobs.runtime import Runtime
+from warroom.runbooks import lint, loader, maintenance
+from warroom.runbooks.model import Catalog, Problem, Runbook
 from warroom.web.deps import RuntimeDep, Viewer
-from warroom.web.pages import common, sources
+from warroom.web.pages import common
 
+log = get_logger("warroom.web.runbooks")
 router = APIRouter()
-_md = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
 ALLOWED_TAGS = {
     "a", "blockquote", "br", "code", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "li",
     "ol", "p", "pre", "strong", "table", "tbody", "td", "th", "thead", "tr", "ul", "del",
+    "span", "input",
 }  # fmt: skip
-ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "code": {"class"}, "th": {"align"}, "td": {"align"}}
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "code": {"class"},
+    "pre": {"class"},
+    "p": {"class"},
+    "span": {"class"},
+    "th": {"align"},
+    "td": {"align"},
+}
+
+
+def _fence(
+    tokens: list[Token], idx: int, options: OptionsDict, env: EnvType, self: RendererHTML
+) -> str:
+    """A step block gets a visible marker (id, kind, flags) above its code."""
+    token = tokens[idx]
+    lang, attrs, _problem = loader.parse_info(token.info or "")
+    code = f"<pre><code>{escape(token.content)}</code></pre>\n"
+    kind = loader.LANGS.get(lang)
+    if kind is None:
+        return code
+    flags = [f for f in ("auto", "mutates") if attrs.get(f, "").lower() in ("true", "yes", "1")]
+    label = f"step · {kind.value}"
+    if attrs.get("id"):
+        label += f" · {attrs['id']}"
+    marker = f'<p class="step-marker"><span class="step-kind">{escape(label)}</span>'
+    for flag in flags:
+        marker += f' <span class="tag{" warn-tag" if flag == "mutates" else ""}">{flag}</span>'
+    css = "step-block mutates" if "mutates" in flags else "step-block"
+    return marker + f'</p>\n<pre class="{css}"><code>{escape(token.content)}</code></pre>\n'
+
+
+_md = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
+_md.add_render_rule("fence", _fence)
 
 
 def render_markdown(text: str) -> str:
-    """Markdown to sanitised HTML: no raw HTML, no script, links limited to http(s)/mailto."""
-    html = _md.render(text)
+    """Markdown to sanitised HTML: no raw HTML, no script, links only http(s)/mailto."""
     return nh3.clean(
-        html,
+        _md.render(text),
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes={"http", "https", "mailto"},
@@ -43,148 +83,83 @@ def render_markdown(text: str) -> str:
     )
 
 
-@dataclass
-class StepView:
-    id: str
-    kind: str
-    title: str
-    phase: str
-    body: str
-    mutates: bool = False
-    auto: bool = False
-    manual: bool = False
+@dataclass(frozen=True)
+class Listing:
+    runbooks: list[Runbook]
+    problems: list[Problem]
+    error: str = ""
 
 
-@dataclass
-class RunbookView:
-    id: str
-    title: str
-    owner: str = ""
-    severity: str = ""
-    services: list[str] = field(default_factory=list)
-    path: str = ""
-    html: str = ""
-    steps: list[StepView] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    review_due: date | None = None
-    last_reviewed: date | None = None
-    params: dict[str, Any] = field(default_factory=dict)
+def load(rt: Runtime) -> Catalog:
+    """The runbook folder as the loader sees it. Raises InvalidInput if it is missing."""
+    return loader.load_folder(rt.settings.runbooks_path)
 
 
-def _get(obj: Any, name: str, default: Any = None) -> Any:
-    if isinstance(obj, dict):
-        return obj.get(name, default)
-    return getattr(obj, name, default)
-
-
-def _load_all(rt: Runtime) -> list[Any]:
-    loader = sources.runbook_loader
-    if loader is None or not rt.settings.runbooks_path.is_dir():
-        return []
-    result = loader.load_folder(rt.settings.runbooks_path)
-    books = _get(result, "runbooks", result)
-    return list(books.values() if isinstance(books, dict) else books)
-
-
-def _view(book: Any) -> RunbookView:
-    meta = _get(book, "meta", book)
-    steps = []
-    for st in _get(book, "steps", []) or []:
-        kind = str(_get(st, "kind", _get(st, "language", "")))
-        steps.append(
-            StepView(
-                id=str(_get(st, "id", "")),
-                kind=kind,
-                title=str(_get(st, "title", "") or ""),
-                phase=str(_get(st, "phase", "") or ""),
-                body=str(_get(st, "body", _get(st, "code", _get(st, "text", ""))) or ""),
-                mutates=bool(_get(st, "mutates", False)),
-                auto=bool(_get(st, "auto", False)),
-                manual=kind in ("manual", "task", "checklist"),
-            )
-        )
-    body = str(_get(book, "body", "") or "")
-    return RunbookView(
-        id=str(_get(meta, "id", "")),
-        title=str(_get(meta, "title", "") or _get(meta, "id", "")),
-        owner=str(_get(meta, "owner", "") or ""),
-        severity=str(_get(meta, "severity", "") or ""),
-        services=list(_get(meta, "services", []) or []),
-        path=str(_get(book, "path", "") or ""),
-        html=render_markdown(body) if body else "",
-        steps=steps,
-        last_reviewed=_get(meta, "last_reviewed"),
-        params=dict(_get(meta, "params", {}) or {}),
-    )
-
-
-def catalogue(rt: Runtime) -> list[RunbookView]:
+def listing(rt: Runtime) -> Listing:
     try:
-        books = _load_all(rt)
-    except Exception:  # a broken folder must not take the dashboard down
-        return []
-    return sorted((_view(b) for b in books), key=lambda v: v.title.lower())
+        catalog = load(rt)
+    except InvalidInput as exc:
+        return Listing([], [], exc.message)
+    return Listing(list(catalog), list(catalog.problems))
 
 
-def find(rt: Runtime, runbook_id: str) -> tuple[Any, RunbookView]:
-    for book in _load_all(rt):
-        view = _view(book)
-        if view.id == runbook_id:
-            return book, view
-    raise NotFound(f"runbook {runbook_id!r} does not exist", field="runbook")
+def catalogue(rt: Runtime) -> list[Runbook]:
+    return listing(rt).runbooks
 
 
-def for_incident(rt: Runtime, runbook_ids: list[str]) -> RunbookView | None:
+def get(rt: Runtime, runbook_id: str) -> Runbook:
+    """Raises NotFound naming the runbook."""
+    try:
+        found = load(rt).get(runbook_id)
+    except InvalidInput:
+        found = None
+    if found is None:
+        raise NotFound(f"runbook {runbook_id!r} does not exist", field="runbook")
+    return found
+
+
+def for_incident(rt: Runtime, runbook_ids: list[str]) -> Runbook | None:
+    """The first of an incident's runbooks that loads; the page still shows without one."""
     for rid in runbook_ids or []:
         try:
-            return find(rt, rid)[1]
+            return get(rt, rid)
         except NotFound:
-            continue
-        except Exception:
-            return None
+            log.info("incident_runbook_missing", runbook=rid)
     return None
 
 
 def overdue_reviews(rt: Runtime, now: datetime) -> list[dict[str, Any]]:
-    maint = sources.runbook_maintenance
-    if maint is None or not hasattr(maint, "overdue"):
-        return []
     try:
-        items = maint.overdue(_load_all(rt), today=now.date())
-    except Exception:
+        items = maintenance.stale(load(rt), now)
+    except InvalidInput:
         return []
-    out = []
-    for item in items:
-        book = _get(item, "runbook", item)
-        view = _view(book)
-        out.append(
-            {
-                "id": view.id,
-                "title": view.title,
-                "owner": view.owner,
-                "due": str(_get(item, "due", "")),
-            }
-        )
-    return out
+    return [
+        {
+            "id": o.runbook_id,
+            "kind": o.kind,
+            "owner": o.owner,
+            "due": o.due.isoformat() if o.due else "never done",
+            "days": o.days_overdue,
+        }
+        for o in items
+    ]
 
 
-def lint_warnings(rt: Runtime, book: Any) -> list[str]:
-    lint = sources.runbook_lint
-    if lint is None or not hasattr(lint, "lint_runbook"):
-        return []
-    try:
-        problems = lint.lint_runbook(book)
-    except Exception:
-        return []
-    return [str(_get(p, "message", p)) for p in problems]
+def warnings_for(rt: Runtime, rb: Runbook, now: datetime) -> list[Problem]:
+    owners = rt.config.owners() or None
+    return lint.lint_runbook(
+        rb, today=now.date(), owners=owners, connections=set(rt.config.connections) or None
+    )
 
 
 @router.get("/runbooks")
 def runbooks_page(request: Request, rt: RuntimeDep, _viewer: Viewer) -> Response:
+    found = listing(rt)
+    overdue = {o["id"] for o in overdue_reviews(rt, rt.now()) if o["kind"] == "review"}
     return common.render(
         request,
         "runbooks.html",
-        {"runbooks": catalogue(rt), "available": sources.runbook_loader is not None},
+        {"listing": found, "overdue": overdue},
     )
 
 
@@ -192,6 +167,15 @@ def runbooks_page(request: Request, rt: RuntimeDep, _viewer: Viewer) -> Response
 def runbook_page(request: Request, runbook_id: str, rt: RuntimeDep, _viewer: Viewer) -> Response:
     if len(runbook_id) > 100:
         raise NotFound("runbook does not exist", field="runbook")
-    book, view = find(rt, runbook_id)
-    view.warnings = lint_warnings(rt, book)
-    return common.render(request, "runbook.html", {"runbook": view})
+    rb = get(rt, runbook_id)
+    now = rt.now()
+    return common.render(
+        request,
+        "runbook.html",
+        {
+            "runbook": rb,
+            "html": render_markdown(rb.body),
+            "problems": warnings_for(rt, rb, now),
+            "review_due": rb.review_due(),
+        },
+    )
