@@ -347,7 +347,8 @@ def render_http(code: str, values: Mapping[str, Any], *, base_url: str | None) -
     lines = [ln for ln in head.split("\n") if ln.strip() and not ln.lstrip().startswith("#")]
     if not lines:
         raise InvalidInput("http step is empty: write 'METHOD URL' on the first line")
-    parts = lines[0].split()
+    # `{{ name }}` may hold spaces; compact it so the request line splits on its real spaces
+    parts = PLACEHOLDER.sub(lambda m: "{{" + m.group(1) + "}}", lines[0]).split()
     if len(parts) not in (2, 3) or parts[0].upper() not in _METHODS:
         raise InvalidInput(f"http request line {lines[0]!r}: expected 'METHOD URL'")
     method, url_tpl = parts[0].upper(), parts[1]
