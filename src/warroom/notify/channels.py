@@ -126,7 +126,7 @@ def _send_smtp(channel: Channel, message: Message, *, env: EnvLookup, timeout: f
                 client.starttls(context=ssl.create_default_context())
                 client.ehlo()
             if username:
-                client.login(username, password or "")
+                _login(client, username, password or "")
             refused = client.send_message(mail)
         finally:
             try:
@@ -151,6 +151,20 @@ def _send_smtp(channel: Channel, message: Message, *, env: EnvLookup, timeout: f
     if refused:
         raise SendError(f"recipient refused: {list(refused)}", retryable=False)
     return f"250 accepted by {host}:{port}"
+
+
+def _login(client: smtplib.SMTP, username: str, password: str) -> None:
+    # One mechanism, PLAIN when offered (we only authenticate over TLS or on
+    # trusted links): a wrong password then fails fast with the server's 535
+    # instead of smtplib trying every mechanism in turn.
+    methods = (client.esmtp_features.get("auth") or "").upper().split()
+    client.user, client.password = username, password
+    if "PLAIN" in methods:
+        code, resp = client.auth("PLAIN", client.auth_plain)
+        if code not in (235, 503):
+            raise smtplib.SMTPAuthenticationError(code, resp)
+        return
+    client.login(username, password)
 
 
 # ------------------------------------------------------------------ webhooks

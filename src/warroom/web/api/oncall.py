@@ -294,11 +294,11 @@ def install(app: FastAPI) -> None:
         rt = a.state.runtime
         dog = Watchdog(rt, admin_emails=lambda: _admin_emails(rt))
         a.state.watchdog = dog
-        dog.start()
-        try:
-            async with inner(a) as state:
+        async with inner(a) as state:
+            dog.start()
+            try:
                 yield state
-        finally:
-            dog.stop()
+            finally:
+                dog.stop()  # before the inner lifespan disposes the database
 
     app.router.lifespan_context = lifespan
