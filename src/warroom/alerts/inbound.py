@@ -6,11 +6,13 @@ the benchmark use the same code.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from warroom.alerts import heartbeat, payload, sources
 from warroom.alerts.catalog import catalog
@@ -106,10 +108,22 @@ def limiter(rt: Runtime) -> Buckets:
     return found
 
 
+def _writer_lock(rt: Runtime) -> contextlib.AbstractContextManager[Any]:
+    # SQLite has one writer at a time anyway. Queueing our own request threads on a
+    # lock (instead of on SQLite's busy timeout) keeps a storm from timing out with
+    # 503s while the thread holding the database lock competes for the GIL.
+    if rt.db.dialect != "sqlite":
+        return contextlib.nullcontext()
+    lock = rt.extras.get("alerts.sqlite_writer")
+    if lock is None:
+        lock = rt.extras.setdefault("alerts.sqlite_writer", threading.Lock())
+    return cast(contextlib.AbstractContextManager[Any], lock)
+
+
 def store(rt: Runtime, integration: Integration, alerts: list[sources.Normalized]) -> IngestResult:
     """One transaction for the whole batch, committed before the caller answers."""
     cat = catalog(rt)
-    with rt.db.transaction() as s:
+    with _writer_lock(rt), rt.db.transaction() as s:
         result = ingest(
             s,
             config=rt.config,
