@@ -24,7 +24,7 @@ from warroom.jobs.runtime import Runtime
 from warroom.postmortems import actions, drills
 from warroom.postmortems import service as postmortems
 from warroom.postmortems.models import ActionItem, Drill
-from warroom.postmortems.runbookrefs import RunbookRef, find, load_catalog
+from warroom.postmortems.runbookrefs import RunbookInfo, find, load_catalog
 from warroom.web.deps import Commander, Responder, RuntimeDep, Viewer
 
 router = APIRouter(prefix="/api/v1", tags=["postmortems"])
@@ -89,7 +89,7 @@ class DrillFinish(_Body):
     notes: str = Field("", max_length=20_000)
 
 
-def _catalog(rt: Runtime) -> list[RunbookRef]:
+def _catalog(rt: Runtime) -> list[RunbookInfo]:
     return load_catalog(rt.settings.runbooks_path)
 
 
