@@ -23,6 +23,7 @@ from warroom.incidents.models import Incident, TimelineEvent
 from warroom.jobs.models import Job, JobState
 from warroom.jobs.runtime import Runtime
 from warroom.jobs.worker import Registry, Worker
+from warroom.notify import jobs as notify_jobs
 from warroom.notify.models import Delivery
 from warroom.oncall import jobs as oncall_jobs
 
@@ -121,6 +122,7 @@ def registry() -> Registry:
     r = Registry()
     incident_jobs.register(r)
     oncall_jobs.register(r)
+    notify_jobs.register(r)
     return r
 
 
@@ -475,3 +477,19 @@ def test_incident_row_keeps_the_policy_snapshot(setup: Setup) -> None:
         assert inc.escalation_snapshot["name"] == "page-oncall"
         assert [lv["after_seconds"] for lv in inc.escalation_snapshot["levels"]] == [0, 900]
         assert (inc.escalation_round, inc.escalation_level) == (0, 0)
+
+
+def test_a_delivery_whose_job_was_cancelled_by_hand_is_requeued(setup: Setup) -> None:
+    rt, clock, smtp, _hook = setup
+    smtp.refuse = True
+    n = declare(rt)
+    drain(rt)
+    with rt.db.transaction() as s:  # an operator cancelled the retry job by mistake
+        s.execute(update(Job).where(Job.kind == "notify.delivery").values(state=JobState.CANCELLED))
+    smtp.refuse = False
+    clock.advance(timedelta(minutes=3))
+    drain(rt)
+    clock.advance(timedelta(seconds=1))
+    drain(rt)
+    assert len(smtp.to("alice@example.com")) == 1
+    assert [d.state for d in deliveries(rt, n) if d.channel == "email"] == ["sent"]
