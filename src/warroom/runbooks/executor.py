@@ -316,7 +316,7 @@ def execute(
                 result = Result(Outcome.SKIPPED, None, "not ticked", False, 0)
                 emit(step, "skipped", result.output)
         else:
-            emit(step, "start", planned.display)
+            emit(step, "start", redactor.redact(planned.display))
             result = _run_one(rt, planned, values, run.id, incident_id, emit, cwd)
             emit(step, "done", f"{result.outcome} {result.note}".strip())
         step_run = _record(rt, run.id, planned, result, actor, started)
@@ -648,12 +648,12 @@ def _run_sql(rt: Runtime, planned: Planned, feed: Callable[[str], None]) -> int:
             dialect = engine.dialect.name
             if dialect == "sqlite":
                 raw: Any = conn.connection.dbapi_connection
-                if read_only:
-                    conn.exec_driver_sql("PRAGMA query_only = ON")
                 timer = threading.Timer(timeout, raw.interrupt)
                 timer.daemon = True
                 timer.start()
             with conn.begin():
+                if dialect == "sqlite" and read_only:
+                    conn.exec_driver_sql("PRAGMA query_only = ON")
                 if dialect == "postgresql":
                     if read_only:
                         conn.exec_driver_sql("SET TRANSACTION READ ONLY")
