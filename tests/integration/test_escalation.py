@@ -493,3 +493,17 @@ def test_a_delivery_whose_job_was_cancelled_by_hand_is_requeued(setup: Setup) ->
     drain(rt)
     assert len(smtp.to("alice@example.com")) == 1
     assert [d.state for d in deliveries(rt, n) if d.channel == "email"] == ["sent"]
+
+
+def test_next_level_fires_on_time_while_the_first_channels_keep_failing(setup: Setup) -> None:
+    rt, clock, smtp, hook = setup
+    hook.respond = lambda _n, _r: (503, {})
+    smtp.refuse = True
+    n = declare(rt)
+    for _ in range(3):
+        drain(rt)
+        clock.advance(timedelta(minutes=5))
+    drain(rt)
+    assert smtp.messages == [] and len(hook.requests) == 3
+    carol = [d for d in deliveries(rt, n) if d.recipient == "carol"]
+    assert len(carol) == 1 and carol[0].level == 1  # created at 15 min despite the failures
