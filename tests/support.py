@@ -223,3 +223,26 @@ def create_user_token(env: dict[str, str], name: str, role: str) -> str:
     r = cli("token", "create", name, "--quiet", env=env)
     assert r.returncode == 0, r.stderr
     return r.stdout.strip().splitlines()[-1]
+
+
+def direct_token(db_url: str, name: str, role: str) -> str:
+    """Create a user and token straight in the database (no CLI start-up cost).
+
+    Use it where the CLI path is not what the test is about; `create_user_token`
+    drives the real `warroom user add` / `warroom token create`.
+    """
+    from datetime import UTC, datetime
+
+    from warroom.auth import service as auth
+    from warroom.bootstrap import metadata
+    from warroom.store.db import Database
+
+    metadata()  # every table's model registered, as in the server
+    db = Database(db_url)
+    try:
+        with db.transaction() as s:
+            now = datetime.now(UTC)
+            user = auth.get_user(s, name=name) or auth.create_user(s, name=name, role=role, now=now)
+            return auth.create_token(s, user=user, name="test", now=now)
+    finally:
+        db.dispose()

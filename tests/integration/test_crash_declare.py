@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import BASE_CONFIG
-from tests.support import cli, create_user_token, run_server
+from tests.support import cli, direct_token, run_server
 from warroom.incidents.models import Incident, TimelineEvent
 from warroom.jobs.models import Job, JobState
 from warroom.store.db import Database
@@ -39,7 +39,7 @@ def test_sigkill_after_201_keeps_incident_events_and_jobs_which_run_once(
 ) -> None:
     # API only: nothing may run the jobs before the crash, so they must survive it
     with run_server(tmp_path, db_url=db_url, config=CONFIG, worker=False) as server:
-        token = create_user_token(server.env, "resp", "responder")
+        token = direct_token(db_url, "resp", "responder")
         with server.client(token) as c:
             resp = c.post("/api/v1/incidents", json={"title": "db down", "severity": "P0"})
         assert resp.status_code == 201, resp.text
@@ -83,12 +83,12 @@ def test_crash_between_commit_and_answer_keeps_the_incident(
     """WARROOM_FAULT=after_declare_commit: the client sees no answer, the incident exists."""
     extra = {"WARROOM_FAULT": "after_declare_commit"}
     with run_server(tmp_path, db_url=sqlite_url, config=CONFIG, extra_env=extra) as server:
-        token = create_user_token(server.env, "resp", "responder")
+        token = direct_token(sqlite_url, "resp", "responder")
         with server.client(token) as c, contextlib.suppress(httpx.HTTPError):
             c.post("/api/v1/incidents", json={"title": "half answered", "severity": "P2"})
         assert server.process.wait(timeout=20) == 137
     with run_server(tmp_path, db_url=sqlite_url, config=CONFIG) as server:
-        token = create_user_token(server.env, "resp2", "responder")
+        token = direct_token(sqlite_url, "resp", "responder")
         with server.client(token) as c:
             body = c.get("/api/v1/incidents").json()
     assert [i["title"] for i in body["items"]] == ["half answered"]

@@ -219,7 +219,10 @@ def token_create(
 
         rt = _runtime(config)
         with rt.db.transaction() as s:
+            existed = auth.get_user(s, name=user) is not None
             u = auth.user_for_token(s, name=user, config=rt.config, now=rt.now())
+            if not existed:
+                _audit(rt, s, "user.add", f"user:{u.name}", role=u.role, source="config")
             token, row = auth.issue_token(
                 s, user=u, name=name, now=rt.now(), expires_in_days=expires_days
             )

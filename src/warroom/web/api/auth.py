@@ -82,7 +82,18 @@ def create_token(rt: RuntimeDep, who: Admin, _json: Json, body: TokenIn) -> dict
     """Create a token for a user; the response is the only time the token is shown."""
     now = rt.now()
     with rt.db.transaction() as s:
+        existed = auth.get_user(s, name=body.user) is not None
         user = auth.user_for_token(s, name=body.user, config=rt.config, now=now)
+        if not existed:
+            audit.record(
+                s,
+                at=now,
+                actor=who.name,
+                action="user.add",
+                target=f"user:{user.name}",
+                detail={"role": user.role, "source": "config"},
+                redactor=rt.redactor,
+            )
         token, row = auth.issue_token(
             s, user=user, name=body.name, now=now, expires_in_days=body.expires_in_days
         )
