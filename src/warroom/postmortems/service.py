@@ -48,6 +48,12 @@ def _label(event: TimelineEvent) -> str:
     text = " ".join((event.text or event.kind).split())
     if event.kind == timeline.NOTE:
         return f"Note by {event.actor}: {text}"
+    data = event.data or {}
+    if event.kind in (timeline.STATUS, timeline.REOPENED) and not text.startswith("Status "):
+        # a status change with the person's own words: keep both what changed and why
+        return f"Status {data.get('from', '?')} → {data.get('to', '?')}: {text}"
+    if event.kind == timeline.RESOLVED and not text.startswith("Status "):
+        return f"Resolved: {text}"
     if event.kind.startswith("incident.") or event.actor in ("", "warroom", "system"):
         return text
     return f"{text} ({event.actor})"
