@@ -20,10 +20,17 @@ from warroom.web.pages.common import CsrfForm
 
 log = get_logger("warroom.web.login")
 router = APIRouter()
-limiter = sessions.LoginLimiter()
 
 public("GET", "/login")
 public("POST", "/login")
+
+
+def _limiter(request: Request) -> sessions.LoginLimiter:
+    """One limiter per app (installed by pages.routes), so tests and apps never share counts."""
+    found = getattr(request.app.state, "login_limiter", None)
+    if not isinstance(found, sessions.LoginLimiter):
+        found = request.app.state.login_limiter = sessions.LoginLimiter()
+    return found
 
 
 def _login_page(
@@ -72,7 +79,7 @@ async def login(request: Request, rt: RuntimeDep) -> Response:
     token = str(form.get("token") or "").strip()[:300]
     address = request.client.host if request.client else "unknown"
     try:
-        limiter.hit(account=name or "token", address=address)
+        _limiter(request).hit(account=name or "token", address=address)
         if token:
             with rt.db.transaction() as s:
                 principal = auth.authenticate_token(s, token, now=rt.now())

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
+from warroom.auth import sessions
 from warroom.core.errors import Unauthenticated, WarroomError
 from warroom.web.errors import status_for
 from warroom.web.pages import (
@@ -45,6 +46,7 @@ async def _call(handler: Handler, request: Request, exc: Exception) -> Response:
 def install(app: FastAPI) -> None:
     app.state.session_auth = common.session_auth
     app.state.templates = common.templates
+    app.state.login_limiter = sessions.LoginLimiter()
     app.mount("/static", StaticFiles(directory=str(common.STATIC_DIR)), name="static")
     json_warroom: Handler = app.exception_handlers[WarroomError]
     json_validation: Handler = app.exception_handlers[RequestValidationError]
