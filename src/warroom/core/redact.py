@@ -36,7 +36,8 @@ _BUILTIN: list[tuple[str, str]] = [
     ("jwt", r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}"),
     ("warroom_token", r"\bwr[tsi]_[A-Za-z0-9_-]{20,}"),
     # scheme://user:password@host  -> keep the user, hide the password
-    ("url_password", r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@'\"]+:)([^\s@'\"/]+)(@)"),
+    # (the user may be empty, as in redis://:password@host)
+    ("url_password", r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@'\"]*:)([^\s@'\"/]+)(@)"),
     ("authorization", r"(?i)\b(authorization\s*[:=]\s*(?:bearer|basic|token)?\s*)([^\s'\",]+)"),
     ("bearer", r"(?i)\b(bearer\s+)([A-Za-z0-9._~+/=-]{8,})"),
     (
