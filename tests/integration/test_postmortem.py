@@ -305,6 +305,17 @@ def test_reminders_follow_resolution_until_the_postmortem_is_published(
                 page=False,
             )
             incidents.resolve(s, other, actor="bob", now=clock.now())
+        # resolved 90 days ago: past its 60 daily reminders, it no longer takes a sweep slot
+        old = incidents.create(
+            s,
+            config=rt.config,
+            title="old P1",
+            severity="P1",
+            actor="bob",
+            now=clock.now() - timedelta(days=90),
+            page=False,
+        )
+        incidents.resolve(s, old, actor="bob", now=clock.now() - timedelta(days=90))
 
     def reminders() -> list[TimelineEvent]:
         with rt.db.read() as s:

@@ -73,6 +73,7 @@ def sweep_reminders(rt: Runtime) -> int:
     sevs = required_severities(rt.config)
     if not sevs:
         return 0
+    every = rt.config.policies.postmortem_reminder_every
     written = 0
     with rt.db.transaction() as s:
         published = select(Postmortem.incident_id).where(Postmortem.state == "published")
@@ -83,8 +84,11 @@ def sweep_reminders(rt: Runtime) -> int:
                 Incident.is_drill.is_(False),
                 Incident.severity.in_(sevs),
                 Incident.id.not_in(published),
+                # past the last reminder: no longer a candidate, so old debts never
+                # crowd the batch out
+                Incident.resolved_at >= now - MAX_REMINDERS * every,
             )
-            .order_by(Incident.resolved_at)
+            .order_by(Incident.resolved_at.desc())
             .limit(SWEEP_BATCH)
         ).all()
         for incident in candidates:

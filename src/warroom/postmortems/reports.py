@@ -134,10 +134,15 @@ def compute(
     since: datetime,
     until: datetime,
     *,
-    config: Config,
+    config: Config | None = None,
     catalog: Iterable[RunbookInfo] = (),
 ) -> Report:
-    """Compute the report for [since, until). Raises InvalidInput for an empty or huge window."""
+    """Compute the report for [since, until). Raises InvalidInput for an empty or huge window.
+
+    `config` gives the time zone and the respond-within fallbacks (default: the
+    built-in severity table, UTC); `catalog` the runbooks whose drills count.
+    """
+    config = config or Config()
     since, until = as_utc(since), as_utc(until)
     if until <= since:
         raise InvalidInput("until must be after since", field="until")
