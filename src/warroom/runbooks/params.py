@@ -344,6 +344,7 @@ def render_http(code: str, values: Mapping[str, Any], *, base_url: str | None) -
     sits in the scheme or host, or a header would gain a line.
     """
     head, sep, body = code.replace("\r\n", "\n").partition("\n\n")
+    body = body.removesuffix("\n")  # the fence's own line end is not part of the body
     lines = [ln for ln in head.split("\n") if ln.strip() and not ln.lstrip().startswith("#")]
     if not lines:
         raise InvalidInput("http step is empty: write 'METHOD URL' on the first line")
