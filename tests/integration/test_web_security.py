@@ -267,3 +267,20 @@ def test_bad_input_gets_a_clear_4xx_page_never_a_500(client: TestClient) -> None
         assert r.status_code == status, (url, r.text[:300])
         assert message in r.text, (url, r.text[:300])
         assert "Traceback" not in r.text and r.headers["content-type"].startswith("text/html")
+
+
+def test_the_json_api_ignores_the_session_cookie_for_writes_without_a_csrf_header(
+    client: TestClient,
+) -> None:
+    login(client)
+    number = declare(client)
+    assert client.get("/api/v1/status/components").status_code == 200  # reads are fine
+    r = client.post(f"/api/v1/status/incidents/{number}", json={"public_title": "Outage"})
+    assert r.status_code == 401
+    csrf = _csrf(client.get("/").text)
+    r = client.post(
+        f"/api/v1/status/incidents/{number}",
+        json={"public_title": "Outage"},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert r.status_code == 200

@@ -23,6 +23,7 @@ TEMPLATES_DIR = WEB_DIR / "templates"
 STATIC_DIR = WEB_DIR / "static"
 LOGIN_CSRF_COOKIE = "warroom_login_csrf"
 MAX_FORM_FIELD = 20_000
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 SEVERITY_SHAPES = {"P0": "◆", "P1": "▲", "P2": "●", "P3": "○"}
 
@@ -112,6 +113,10 @@ def session_auth(request: Request, rt: Runtime) -> Principal | None:
         login = sessions.load(s, session_id=raw, now=rt.now())
     if login is None:
         return None
+    if request.method not in SAFE_METHODS and not getattr(request.state, "html", False):
+        # a JSON API call riding on the browser's cookie must prove it came from our page
+        if not sessions.csrf_ok(login.csrf_token, request.headers.get("x-csrf-token")):
+            return None
     request.state.web_login = login
     return login.principal
 
