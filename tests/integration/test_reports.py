@@ -38,6 +38,8 @@ def _history(seed: int, n: int) -> list[dict[str, Any]]:
         detected = declared - timedelta(seconds=rng.choice([0, 0, 30, 300, 1800]))
         sev = rng.choice(["P0", "P1", "P1", "P2", "P2", "P3"])
         acked = declared + timedelta(seconds=rng.randint(5, 3 * RESPOND[sev]))
+        if rng.random() < 0.05:
+            acked = declared + timedelta(seconds=RESPOND[sev])  # exactly at respond-by: in time
         if rng.random() < 0.08:
             acked = None  # never acknowledged (still open, or resolved by nobody)
         resolved = None
