@@ -219,3 +219,56 @@ def test_api_worked_p1_postmortem_timeline_is_the_incident_timeline(
         ).status_code
         == 409
     )
+
+
+def test_bad_requests_get_a_4xx_naming_the_problem(
+    sqlite_url: str, make_runtime: Callable[..., Runtime], tmp_path: Path
+) -> None:
+    clock = FrozenClock(T0)
+    rt = make_runtime(sqlite_url, CONFIG, clock)
+    books = tmp_path / "runbooks"
+    books.mkdir()
+    (books / "high-error-rate.md").write_text(
+        RUNBOOK.replace("severity: P1", "severity: P1\ndrill_every: 90d")
+    )
+    rt.settings = rt.settings.with_(runbooks_path=books)
+    with rt.db.transaction() as s:
+        user = auth.create_user(s, name="carol", role="commander", now=T0)
+        token = auth.create_token(s, user=user, name="t", now=T0)
+        from warroom.incidents import service as incidents
+
+        incidents.create(
+            s, config=rt.config, title="open one", severity="P1", actor="carol", now=T0, page=False
+        )
+    api = Api(rt, token)
+    drill = api.ok("POST", "/api/v1/drills", json={"runbook": "high-error-rate"})
+    api.ok("POST", "/api/v1/incidents/1/postmortem")
+    cases: list[tuple[str, str, dict[str, Any] | None, int, str | None]] = [
+        ("GET", "/api/v1/reports?since=99999999999d", None, 422, "since"),
+        ("GET", "/api/v1/reports?since=2026-11-02&until=2026-11-01", None, 422, "until"),
+        ("GET", "/api/v1/reports?since=0001-01-01", None, 422, "since"),
+        ("GET", "/api/v1/reports?since=yesterday", None, 422, "since"),
+        ("POST", "/api/v1/incidents/1/postmortem/publish", None, 409, None),  # still open
+        ("PATCH", "/api/v1/incidents/1/postmortem", {"timeline": "all of it"}, 422, "timeline"),
+        ("PATCH", "/api/v1/incidents/1/postmortem", {"title": "   "}, 422, "title"),
+        ("POST", "/api/v1/incidents/abc/postmortem", None, 422, "number"),
+        ("POST", "/api/v1/actions", {"title": "x", "due_date": "someday"}, 422, "due_date"),
+        ("POST", "/api/v1/actions", {"title": "x", "incident": 99}, 404, "number"),
+        ("PATCH", "/api/v1/actions/5", {"state": "done"}, 404, "id"),
+        ("POST", f"/api/v1/drills/{drill['id']}/finish", {"rto": "99999999999d"}, 422, "rto"),
+        ("POST", f"/api/v1/drills/{drill['id']}/finish", {"rto": -1}, 422, "rto"),
+        ("POST", f"/api/v1/drills/{drill['id']}/finish", {"failed": "everything"}, 422, "failed"),
+        ("POST", "/api/v1/drills", {"runbook": "high-error-rate"}, 409, None),  # one at a time
+        ("POST", "/api/v1/drills", {"runbook": "../etc/passwd"}, 404, "runbook"),  # ids, not paths
+    ]
+    for method, url, body, status, field in cases:
+        resp = api.call(method, url, json=body) if body is not None else api.call(method, url)
+        assert resp.status_code == status, (url, body, resp.status_code, resp.text)
+        err = resp.json()["error"]
+        assert err["message"], (url, err)
+        if field is not None:
+            assert err["field"] == field, (url, err)
+    item = api.ok("POST", "/api/v1/actions", json={"title": "x"})
+    bad_state = api.call("PATCH", f"/api/v1/actions/{item['id']}", json={"state": "finished"})
+    assert bad_state.status_code == 422 and bad_state.json()["error"]["field"] == "state"
+    assert api.call("GET", "/api/v1/actions", token="wrt_" + "x" * 30).status_code == 401

@@ -167,12 +167,16 @@ def drill_finish(
     """Record drill N's result: RTO, RPO and what failed; resolves its incident."""
     with handled():
         from warroom.core.durations import parse_duration
+        from warroom.core.errors import InvalidInput
 
         body: dict[str, Any] = {"failed": failed or [], "notes": notes}
-        if rto is not None:
-            body["rto"] = parse_duration(rto, field="rto").total_seconds()
-        if rpo is not None:
-            body["rpo"] = parse_duration(rpo, field="rpo").total_seconds()
+        for name, text in (("rto", rto), ("rpo", rpo)):
+            if text is None:
+                continue
+            try:
+                body[name] = parse_duration(text, field=name).total_seconds()
+            except OverflowError:
+                raise InvalidInput(f"--{name} {text[:40]!r} is far too long") from None
         data = _client(url).post(f"/api/v1/drills/{drill_id}/finish", json=body)
         if as_json:
             _print_json(data)

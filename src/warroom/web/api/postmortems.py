@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from warroom.core.durations import parse_duration
+from warroom.core.errors import InvalidInput
 from warroom.incidents import service as incidents
 from warroom.incidents.models import Incident
 from warroom.jobs.runtime import Runtime
@@ -284,7 +285,10 @@ def _seconds(value: float | str | None, field: str) -> float | timedelta | None:
         return None
     if isinstance(value, float | int):
         return float(value)
-    return parse_duration(value, field=field)
+    try:
+        return parse_duration(value, field=field)
+    except OverflowError:
+        raise InvalidInput(f"{field} must be between 0 and 30 days", field=field) from None
 
 
 @router.get("/drills")

@@ -21,7 +21,10 @@ def parse_point(value: str, now: datetime, *, field: str) -> datetime:
     """`30d` (that long before now) or an ISO 8601 time/date. Raises InvalidInput naming it."""
     text = value.strip()
     if text and text[0].isdigit() and not any(c in text for c in "-:T"):
-        return now - parse_duration(text, field=field)
+        try:
+            return now - parse_duration(text, field=field)
+        except OverflowError:
+            raise InvalidInput(f"{field}: {value[:60]!r} is too far back", field=field) from None
     try:
         at = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "+"))
     except ValueError:
@@ -46,7 +49,7 @@ def report(
     """The report for [since, until); `since` is a duration back from now or a time."""
     now = rt.now()
     end = parse_point(until, now, field="until") if until else now
-    start = parse_point(since, end if until else now, field="since")
+    start = parse_point(since, end, field="since")
     if end - start > timedelta(days=3660):
         raise InvalidInput("report window longer than 10 years", field="since")
     with rt.db.read() as s:
