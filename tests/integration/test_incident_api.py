@@ -205,6 +205,13 @@ def test_severity_change_recomputes_the_clock_and_updates_render_from_config(
         assert changed["clocks"]["respond_by"] < before  # 2 s instead of 1 h
         role = c.post(f"/api/v1/incidents/{n}/roles", json={"role": "scribe", "person": "bob"})
         assert role.json()["roles"]["scribe"] == "bob"
+        details = c.post(
+            f"/api/v1/incidents/{n}/details",
+            json={"customer_impact": "EU customers cannot pay", "services": ["api", "payments"]},
+        )
+        assert details.status_code == 200, details.text
+        assert details.json()["customer_impact"] == "EU customers cannot pay"
+        assert details.json()["services"] == ["api", "payments"]
 
         preview = c.get(
             f"/api/v1/incidents/{n}/comms/internal_update", params={"message": "{{ 7*7 }}"}
@@ -234,6 +241,7 @@ def test_severity_change_recomputes_the_clock_and_updates_render_from_config(
             "incident.declared",
             "incident.severity",
             "incident.role",
+            "incident.details",
             "update.sent",
             "status.published",
             "status.update",

@@ -337,6 +337,56 @@ def add_note(
     )
 
 
+DETAILS = ("summary", "customer_impact", "services", "runbooks")
+
+
+def update_details(
+    session: Session,
+    incident: Incident,
+    *,
+    actor: str,
+    now: datetime,
+    summary: str | None = None,
+    customer_impact: str | None = None,
+    services: Sequence[str] | None = None,
+    runbooks: Sequence[str] | None = None,
+    redactor: Redactor | None = None,
+) -> list[str]:
+    """Change what is known (summary, impact, services, linked runbooks); returns changed fields.
+
+    Each change is one timeline event with the old and new values.
+    """
+    changed: list[str] = []
+    for name, value in (("summary", summary), ("customer_impact", customer_impact)):
+        if value is None:
+            continue
+        if len(value) > MAX_TEXT:
+            raise InvalidInput(f"{name} longer than {MAX_TEXT} characters", field=name)
+        text = redactor.redact(value) if redactor is not None else value
+        if text != getattr(incident, name):
+            setattr(incident, name, text)
+            changed.append(name)
+    for name, items in (("services", services), ("runbooks", runbooks)):
+        if items is None:
+            continue
+        clean = list(dict.fromkeys(str(i).strip() for i in items if str(i).strip()))
+        if clean != list(getattr(incident, name) or []):
+            setattr(incident, name, clean)
+            changed.append(name)
+    if changed:
+        timeline.add(
+            session,
+            incident,
+            kind=timeline.DETAILS,
+            actor=actor,
+            at=now,
+            text="Updated " + ", ".join(f.replace("_", " ") for f in changed),
+            data={f: getattr(incident, f) for f in changed},
+            redactor=redactor,
+        )
+    return changed
+
+
 def list_incidents(
     session: Session,
     *,

@@ -69,6 +69,13 @@ class SeverityIn(_In):
     severity: Annotated[str, Field(min_length=1, max_length=10, examples=["P0"])]
 
 
+class DetailsIn(_In):
+    summary: Annotated[str, Field(max_length=incidents.MAX_TEXT)] | None = None
+    customer_impact: Annotated[str, Field(max_length=incidents.MAX_TEXT)] | None = None
+    services: Annotated[list[Name], Field(max_length=20)] | None = None
+    runbooks: Annotated[list[Name], Field(max_length=20)] | None = None
+
+
 class NoteIn(_In):
     text: Annotated[str, Field(min_length=1, max_length=incidents.MAX_TEXT)]
 
@@ -280,6 +287,29 @@ def set_severity(
         )
         if incident.severity != old:
             _audit(s, rt, who, "incident.severity", incident, old=old, new=incident.severity)
+        return _detail(s, rt, incident)
+
+
+@router.post("/{number}/details")
+def update_details(
+    rt: RuntimeDep, who: Responder, _json: Json, number: Number, body: DetailsIn
+) -> dict[str, Any]:
+    """Update summary, customer impact, affected services or linked runbooks (fields given only)."""
+    with rt.db.transaction() as s:
+        incident = incidents.get_or_raise(s, number=number)
+        changed = incidents.update_details(
+            s,
+            incident,
+            actor=who.name,
+            now=rt.now(),
+            summary=body.summary,
+            customer_impact=body.customer_impact,
+            services=body.services,
+            runbooks=body.runbooks,
+            redactor=rt.redactor,
+        )
+        if changed:
+            _audit(s, rt, who, "incident.details", incident, fields=changed)
         return _detail(s, rt, incident)
 
 
