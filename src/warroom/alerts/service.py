@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
@@ -24,8 +24,8 @@ from warroom.core.errors import InvalidInput
 from warroom.core.redact import Redactor
 from warroom.incidents import service as incidents
 from warroom.incidents import timeline
-from warroom.incidents.models import Incident, Status
-from warroom.jobs import queue
+from warroom.incidents.models import Incident, Status, TimelineEvent
+from warroom.jobs.models import Job, JobState
 from warroom.runbooks.model import Catalog
 
 JOB_DIAGNOSTICS = "alerts.diagnostics"
@@ -34,6 +34,8 @@ EV_RESOLVED = "alert.resolved"
 EV_ACKED = "alert.acknowledged"
 CHUNK = 500
 LIST_IN_EVENT = 20
+# throttled diagnostics wait (RetryLater) without becoming dead letters during a storm
+DIAG_MAX_ATTEMPTS = 500
 
 
 @dataclass
@@ -271,6 +273,8 @@ def _join_or_open(
     for item in firing:
         by_group[item[2].group_key].append(item)
     open_by_key = _open_incidents(session, list(by_group))
+    events: list[TimelineEvent] = []
+    diag: list[tuple[Alert, int, str]] = []
     for key, items in by_group.items():
         _first_row, first, d = items[0]
         incident = open_by_key.get(key)
@@ -311,39 +315,84 @@ def _join_or_open(
         for row, _a, _d in items:
             row.incident_id = incident.id
         names = [r.name or r.fingerprint for r, _a, _d in items]
-        timeline.add(
-            session,
-            incident,
-            kind=EV_FIRING,
-            actor=actor,
-            at=now,
-            text=f"{len(items)} alert(s) firing: "
-            + ", ".join(names[:LIST_IN_EVENT])
-            + (f" and {len(names) - LIST_IN_EVENT} more" if len(names) > LIST_IN_EVENT else ""),
-            data={
-                "group_key": key,
-                "fingerprints": [r.fingerprint for r, _a, _d in items][:LIST_IN_EVENT],
-                "count": len(items),
-                "severity": d.severity,
-                "route": d.route_index,
-                "runbook": d.runbook,
-                "runbook_source": d.runbook_source,
-            },
-            redactor=redactor,
+        text_ = f"{len(items)} alert(s) firing: " + ", ".join(names[:LIST_IN_EVENT])
+        if len(names) > LIST_IN_EVENT:
+            text_ += f" and {len(names) - LIST_IN_EVENT} more"
+        data: dict[str, Any] = {
+            "group_key": key,
+            "fingerprints": [r.fingerprint for r, _a, _d in items][:LIST_IN_EVENT],
+            "count": len(items),
+            "severity": d.severity,
+            "route": d.route_index,
+            "runbook": d.runbook,
+            "runbook_source": d.runbook_source,
+        }
+        if redactor is not None:
+            text_ = redactor.redact(text_)
+            data = cast(dict[str, Any], redactor.redact_obj(data))
+        # built here and flushed once for the whole batch (timeline.add flushes per event)
+        events.append(
+            TimelineEvent(
+                incident_id=incident.id,
+                at=now,
+                kind=EV_FIRING,
+                actor=actor,
+                text=text_,
+                data=data,
+                public=False,
+            )
         )
+        incident.updated_at = now
         for row, _a, dd in items:
             if dd.runbook:
-                queue.enqueue(
-                    session,
-                    kind=JOB_DIAGNOSTICS,
-                    payload={"alert_id": row.id, "incident_id": incident.id, "runbook": dd.runbook},
-                    now=now,
-                    incident_id=incident.id,
-                    dedup_key=f"diag:{row.id}:{(row.starts_at or now).isoformat()}",
-                    max_attempts=50,
-                    priority=200,
-                )
+                diag.append((row, incident.id, dd.runbook))
+    session.add_all(events)
+    _enqueue_diagnostics(session, diag, now=now)
     session.flush()
+
+
+def _enqueue_diagnostics(
+    session: Session, wanted: list[tuple[Alert, int, str]], *, now: datetime
+) -> None:
+    """One diagnostics job per new firing episode of an alert, inserted as a batch.
+
+    The dedup keys are checked in one query; the advisory locks taken in
+    ingest() (or SQLite's single writer) keep two requests from racing on one key.
+    """
+    if not wanted:
+        return
+    keyed = {
+        f"diag:{row.id}:{(row.starts_at or now).isoformat()}": (row, inc, rb)
+        for row, inc, rb in wanted
+    }
+    keys = list(keyed)
+    taken: set[str] = set()
+    for i in range(0, len(keys), CHUNK):
+        taken.update(
+            k
+            for k in session.scalars(
+                select(Job.dedup_key).where(Job.dedup_key.in_(keys[i : i + CHUNK]))
+            )
+            if k is not None
+        )
+    session.add_all(
+        Job(
+            kind=JOB_DIAGNOSTICS,
+            version=1,
+            payload={"alert_id": row.id, "incident_id": inc, "runbook": rb},
+            state=JobState.PENDING,
+            run_at=now,
+            dedup_key=key,
+            incident_id=inc,
+            max_attempts=DIAG_MAX_ATTEMPTS,
+            priority=200,
+            created_at=now,
+            updated_at=now,
+            attempts=0,
+        )
+        for key, (row, inc, rb) in keyed.items()
+        if key not in taken
+    )
 
 
 def _acknowledge(
