@@ -187,6 +187,9 @@ def drill_finish(
 @drill_app.command("list")
 def drill_list(
     runbook: Annotated[str | None, typer.Option(help="only this runbook")] = None,
+    overdue: Annotated[
+        bool, typer.Option(help="only runbooks overdue for a drill; exit 1 when any is (for CI)")
+    ] = False,
     as_json: JsonOpt = False,
     url: UrlOpt = None,
 ) -> None:
@@ -194,17 +197,23 @@ def drill_list(
     with handled():
         params = {"runbook": runbook} if runbook else None
         data = _client(url).get("/api/v1/drills", params=params)
-        if as_json:
-            _print_json(data)
-            return
-        for d in data["drills"]:
-            typer.echo(_drill_line(d))
-        if not data["drills"]:
-            typer.echo("no drills yet")
-        for due in data["due"]:
+    late = [d for d in data["due"] if d["overdue"]]
+    if as_json:
+        _print_json({"due": late} if overdue else data)
+    else:
+        if not overdue:
+            for d in data["drills"]:
+                typer.echo(_drill_line(d))
+            if not data["drills"]:
+                typer.echo("no drills yet")
+        for due in late if overdue else data["due"]:
             state = "OVERDUE" if due["overdue"] else f"next due {due['due_at']}"
             last = due["last_drill_at"] or "never"
             typer.echo(f"due: {due['runbook']}  last drill {last}  {state}")
+        if overdue and not late:
+            typer.echo("no drill is overdue")
+    if overdue and late:
+        raise typer.Exit(1)
 
 
 # ------------------------------------------------------------------ action items
