@@ -232,3 +232,53 @@ def test_stale_and_review(env: dict[str, str], tmp_path: Path) -> None:
     )
     r = cli("runbook", "stale", "--runbooks", str(folder), "--at", "2026-12-01", "--json", env=env)
     assert r.returncode == 0 and json.loads(r.stdout)["overdue"] == []
+
+
+def test_interactive_terminal_asks_before_mutating_and_for_manual_steps(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    import pty
+    import select as select_
+    import subprocess
+    import time
+
+    from tests.support import warroom_bin
+
+    rb = tmp_path / "ask.md"
+    rb.write_text(
+        "---\nid: ask\ntitle: Ask\n---\n## Investigate\n- [ ] Told the team\n"
+        f"## Mitigate\n```bash {{id=change mutates}}\ntouch {tmp_path / 'CHANGED'}\n```\n"
+    )
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [warroom_bin(), "runbook", "run", str(rb), "--as", "dana"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env={**env, "COLUMNS": "200"},
+        start_new_session=True,
+    )
+    os.close(slave)
+    seen = b""
+    answers = [(b"done?", b"y\n"), (b"run it?", b"y\n")]
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            ready, _, _ = select_.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    seen += os.read(master, 4096)
+                except OSError:
+                    break
+            if answers and answers[0][0] in seen:
+                os.write(master, answers.pop(0)[1])
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    text = seen.decode(errors="replace")
+    assert proc.returncode == 0, text
+    assert "CHANGES THINGS" in text and (tmp_path / "CHANGED").exists()
+    assert "investigate-check ticked" in text and "change succeeded" in text
+    assert "run 1 of ask: succeeded" in text
