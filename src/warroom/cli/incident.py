@@ -148,6 +148,7 @@ def list_(
             _echo_json(data)
             return
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
         table = Table(
@@ -158,9 +159,9 @@ def list_(
                 str(row["number"]),
                 row["severity"],
                 row["status"],
-                row["title"],
+                escape(row["title"]),
                 _when(row["declared_at"]),
-                row["acknowledged_by"] or ("BREACHED" if row["breached_at"] else "-"),
+                escape(row["acknowledged_by"] or ("BREACHED" if row["breached_at"] else "-")),
             )
         Console(highlight=False).print(table)
 
