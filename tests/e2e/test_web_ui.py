@@ -87,7 +87,10 @@ Count to three, slowly, so the output arrives in pieces.
 
 ```bash {id=count-slowly auto}
 for i in 1 2 3; do echo "tick $i"; sleep 0.4; done
-echo "<img src=x onerror=window.__xss=7>"
+```
+
+```bash {id=echo-markup auto}
+printf '\033[31m<img src=x onerror=window.__xss=7>\033[0m <svg onload=window.__xss=10>\n'
 ```
 
 ## Mitigate
@@ -363,7 +366,9 @@ def test_injected_markup_renders_inert_everywhere(browser: Any, server: Server) 
     try:
         page = ctx.new_page()
         login(page, server)
-        number = declare(page, server, '<img src=x onerror="window.__xss=5"> title')
+        number = declare(
+            page, server, '<img src=x onerror="window.__xss=5"> title', runbook="web-diagnostics"
+        )
         watcher = watcher_ctx.new_page()
         login(watcher, server, "rory", next_path=f"/incidents/{number}")
         watcher.locator("[data-live-indicator]").wait_for(state="visible")
@@ -372,6 +377,10 @@ def test_injected_markup_renders_inert_everywhere(browser: Any, server: Server) 
         # rendered by the server, and delivered live over SSE to the other browser
         page.locator("#timeline .event", has_text="<script>window.__xss = 1</script>").wait_for()
         watcher.locator("#timeline .event", has_text="<svg onload=").wait_for()
+        # step output with HTML and ANSI escapes, streamed live and then on the timeline
+        page.get_by_role("button", name="Run step echo-markup").click()
+        page.locator('pre[data-output-for="echo-markup"]', has_text="[succeeded").wait_for()
+        watcher.locator("#timeline .event pre.output", has_text="<svg onload=").wait_for()
         for p in (page, watcher):
             p.wait_for_timeout(300)  # give an onerror handler the chance to fire if it could
             no_violations(p)
@@ -396,16 +405,85 @@ def test_injected_markup_renders_inert_everywhere(browser: Any, server: Server) 
         watcher_ctx.close()
 
 
-def test_screenshots_of_dashboard_incident_and_status_page(
-    browser: Any, server: Server, tmp_path: Path
-) -> None:
-    """Screenshots for the README; written to docs/screenshots when WARROOM_SCREENSHOTS=1."""
+STALE_RUNBOOK = """---
+id: high-cpu-usage
+title: High CPU usage
+owner: alice
+severity: P2
+review_every: 30d
+last_reviewed: 2026-09-01
+---
+
+# High CPU usage
+
+## Investigate
+
+```bash {id=top auto}
+uptime
+```
+"""
+
+
+def test_screenshots_of_dashboard_incident_and_status_page(browser: Any, tmp_path: Path) -> None:
+    """Screenshots for the README from a clean server; kept in docs/ when WARROOM_SCREENSHOTS=1."""
+    books = tmp_path / "runbooks"
+    books.mkdir()
+    (books / "web-diagnostics.md").write_text(RUNBOOK)
+    (books / "high-cpu-usage.md").write_text(STALE_RUNBOOK)
+    config = {
+        **CONFIG,
+        "integrations": [
+            {"id": "prod-alertmanager", "type": "alertmanager", "token": "env:AM_TOKEN"}
+        ],
+    }
+    with run_server(
+        tmp_path,
+        db_url=f"sqlite:///{tmp_path / 'shots.db'}",
+        config=config,
+        extra_env={"WARROOM_RUNBOOKS": str(books), "AM_TOKEN": "am-token-" + "x" * 24},
+    ) as server:
+        r = cli(
+            "user", "add", "casey", "--email", "casey@example.com", "--role", "commander",
+            "--password-stdin", env=server.env, input=PASSWORD + "\n",
+        )  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        _send_alert(server, "am-token-" + "x" * 24)
+        _take_screenshots(browser, server, tmp_path)
+
+
+def _send_alert(server: Server, token: str) -> None:
+    alert = {
+        "status": "firing",
+        "labels": {"alertname": "HighCPUUsage", "severity": "warning", "instance": "web-3"},
+        "annotations": {"summary": "CPU above 90% for 10 minutes on web-3"},
+        "startsAt": "2026-11-29T03:10:00Z",
+        "fingerprint": "c0ffee01",
+    }
+    body = {
+        "version": "4", "status": "firing", "receiver": "warroom", "groupKey": "{}:{alertname=\"HighCPUUsage\"}",
+        "groupLabels": {"alertname": "HighCPUUsage"}, "commonLabels": alert["labels"],
+        "commonAnnotations": {}, "externalURL": "http://alertmanager:9093", "alerts": [alert],
+    }  # fmt: skip
+    r = httpx.post(
+        f"{server.url}/api/v1/integrations/alertmanager",
+        json=body,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert r.status_code < 300, r.text
+
+
+def _take_screenshots(browser: Any, server: Server, tmp_path: Path) -> None:
     ctx = new_context(browser, viewport={"width": 1280, "height": 860})
     try:
         page = ctx.new_page()
         login(page, server)
         number = declare(
-            page, server, "Elevated 5xx on checkout-api after deploy 2026.11.29-3", "P1"
+            page,
+            server,
+            "Elevated 5xx on checkout-api after deploy 2026.11.29-3",
+            "P1",
+            runbook="web-diagnostics",
         )
         for note in (
             "Error rate 14% on checkout-api since 03:12 UTC; started with deploy 2026.11.29-3",
@@ -422,6 +500,8 @@ def test_screenshots_of_dashboard_incident_and_status_page(
         )
         page.get_by_label("Public status").select_option("identified")
         page.get_by_role("button", name="Publish update").click()
+        page.get_by_role("button", name="Run step count-slowly").click()
+        page.locator('pre[data-output-for="count-slowly"]', has_text="[succeeded").wait_for()
         page.get_by_label("Status", exact=True).select_option("identified")
         page.get_by_role("button", name="Set status").click()
         page.wait_for_url(re.compile(rf"/incidents/{number}"))
@@ -438,7 +518,7 @@ def test_screenshots_of_dashboard_incident_and_status_page(
         for name, path in shots.items():
             page.goto(server.url + path)
             page.wait_for_load_state("load")
-            page.screenshot(path=str(tmp_path / name), full_page=path != f"/incidents/{number}")
+            page.screenshot(path=str(tmp_path / name), full_page=True)
             assert (tmp_path / name).stat().st_size > 10_000
         if os.environ.get("WARROOM_SCREENSHOTS") == "1":
             out = ROOT / "docs" / "screenshots"

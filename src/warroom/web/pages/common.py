@@ -62,7 +62,9 @@ def ago(value: datetime | None, now: datetime) -> str:
     if value is None:
         return "—"
     seconds = int((as_utc(now) - as_utc(value)).total_seconds())
-    return "just now" if seconds < 5 else f"{_span(max(0, seconds))} ago"
+    if seconds < 5:
+        return "just now"
+    return f"{seconds}s ago" if seconds < 60 else f"{_span(seconds)} ago"
 
 
 def _label(value: str | None) -> str:
