@@ -497,11 +497,21 @@ def _login(getpass: Any) -> str:
 def _runtime(config: Path | None, cfg: Config) -> Any:
     from warroom.bootstrap import build_runtime
     from warroom.cli.context import settings
+    from warroom.core.errors import Unavailable
     from warroom.store import migrate
 
     rt = build_runtime(settings(config), config=cfg, require_key=False)
-    # run records need the schema; the embedded SQLite file is created on first use
-    if rt.db.dialect == "sqlite" and not migrate.is_current(rt.db):
+    rt.db.ping()  # Unavailable with a clear message when the database is down
+    try:
+        current = migrate.is_current(rt.db)
+    except Exception as exc:  # any driver error here means we cannot record the run
+        raise Unavailable(f"cannot read the database schema: {type(exc).__name__}") from None
+    if not current:
+        # run records need the schema; the embedded SQLite file is created on first use
+        if rt.db.dialect != "sqlite":
+            raise Unavailable(
+                "the database schema is not current", hint="run `warroom db upgrade` first"
+            )
         migrate.upgrade(rt.db)
     return rt
 
