@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from markdown_it import MarkdownIt
 from sqlalchemy import select
 
+from tests.fakes.receivers import SmtpSink, smtp_server
 from warroom.core.clock import FrozenClock
 from warroom.core.errors import Conflict, InvalidInput
 from warroom.incidents import service as incidents
@@ -19,6 +20,7 @@ from warroom.jobs.models import Job
 from warroom.jobs.runtime import Runtime
 from warroom.jobs.worker import Registry, Worker
 from warroom.notify.models import Delivery
+from warroom.oncall import jobs as oncall_jobs
 from warroom.postmortems import actions
 from warroom.postmortems import jobs as pm_jobs
 from warroom.postmortems import service as postmortems
@@ -279,17 +281,25 @@ def test_configured_template_is_used_and_a_broken_one_is_named(
             postmortems.to_markdown(pm, incident=inc, items=[], config=broken, now=clock.now())
 
 
+@pytest.fixture
+def sink() -> Iterator[SmtpSink]:
+    with smtp_server() as smtp:
+        yield smtp
+
+
 def test_reminders_follow_resolution_until_the_postmortem_is_published(
-    db_url: str, make_runtime: Callable[..., Runtime]
+    db_url: str, make_runtime: Callable[..., Runtime], sink: SmtpSink
 ) -> None:
     clock = FrozenClock(T0)
+    channels = {"email": {**SMTP["email"], "port": sink.port}}
     rt = make_runtime(
         db_url,
-        {"channels": SMTP, "policies": {"postmortem_reminder_every": "1d"}},
+        {"channels": channels, "policies": {"postmortem_reminder_every": "1d"}},
         clock=clock,
     )
     registry = Registry()
     pm_jobs.register(registry)
+    oncall_jobs.register(registry)  # the delivery handler that really sends mail
     worker = Worker(rt, registry)
     incident = _resolved_p1(rt, clock)
     with rt.db.transaction() as s:  # a P2 and a drill need no postmortem
@@ -325,7 +335,12 @@ def test_reminders_follow_resolution_until_the_postmortem_is_published(
 
     assert pm_jobs.sweep_reminders(rt) == 1  # due at resolution
     assert pm_jobs.sweep_reminders(rt) == 0  # the same reminder is not queued twice
-    worker.run_once()
+    for _ in range(5):  # the reminder job, then the delivery job it wrote
+        if not worker.run_once():
+            break
+    (mail,) = sink.wait_for(1, address="alice@example.com")
+    assert mail["Subject"] == f"Postmortem due for incident #{incident.number} (P1)"
+    assert f"warroom postmortem create {incident.number}" in mail.get_content()
     sent = reminders()
     assert [e.incident_id for e in sent] == [incident.id]
     assert "alice" in sent[0].text
