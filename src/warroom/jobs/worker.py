@@ -85,12 +85,18 @@ class Worker:
         self.registry = registry
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set by wake(): a job was just committed
         self._last_sweep: dict[str, float] = {}
         self._started = runtime.now()
 
     # -------------------------------------------------------------- loop
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Cut the idle wait short (the embedded API calls this after a write)."""
+        self._wake.set()
 
     def run_forever(self) -> None:
         poll = self.rt.settings.worker_poll_seconds
@@ -107,7 +113,8 @@ class Worker:
                 log.exception("worker_loop_error")
                 worked = 0
             if not worked:
-                self._stop.wait(poll)
+                self._wake.wait(poll)
+                self._wake.clear()
         log.info("worker_stopped", worker=self.worker_id)
 
     def heartbeat(self) -> None:
