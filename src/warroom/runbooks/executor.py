@@ -162,9 +162,7 @@ def select_steps(
     return steps
 
 
-def plan(
-    rt_config_connections: Mapping[str, Connection], step: Step, values: Mapping[str, Any]
-) -> Planned:
+def plan(connections: Mapping[str, Connection], step: Step, values: Mapping[str, Any]) -> Planned:
     """Render one step with validated values. Raises InvalidInput; runs nothing."""
     used = {n: values[n] for n in step.placeholders() if n in values}
     missing = sorted(set(step.placeholders()) - set(values))
@@ -177,7 +175,7 @@ def plan(
     if step.kind is StepKind.MANUAL:
         return Planned(step=step, display="[ ] " + step.code)
     conn_name = step.conn or ("prometheus" if step.kind is StepKind.PROMQL else None)
-    connection = rt_config_connections.get(conn_name) if conn_name else None
+    connection = connections.get(conn_name) if conn_name else None
     if step.kind is StepKind.SQL:
         if not conn_name:
             raise InvalidInput(f"step {step.id}: a sql step needs conn=NAME")
