@@ -8,11 +8,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import create_engine, select, text
 
 from warroom.core.errors import InvalidInput
 from warroom.jobs.runtime import Runtime
-from warroom.runbooks.executor import execute
+from warroom.runbooks import params as prm
+from warroom.runbooks.executor import execute, run_shell
 from warroom.runbooks.loader import load_file
 from warroom.runbooks.model import Runbook
 from warroom.runbooks.models import RunbookRun, StepRun
@@ -261,3 +264,34 @@ def test_output_over_the_cap_is_truncated_with_a_note(
     assert row.output.startswith("1\n2\n") and row.output.rstrip().endswith("200000")
     assert len(row.output) < 70_000
     assert os.path.getsize(sqlite_url.removeprefix("sqlite:///")) < 5_000_000
+
+
+_PRINTABLE = st.text(
+    alphabet=st.characters(blacklist_categories=["Cc", "Cs"], blacklist_characters="\x7f"),
+    min_size=1,
+    max_size=40,
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(value=_PRINTABLE)
+def test_any_value_reaches_the_command_verbatim_in_every_context(
+    tmp_path: Path, value: str
+) -> None:
+    """Property: whatever the value, each context prints it unchanged and runs nothing else."""
+    script = prm.render_shell(
+        "printf '[%s]\\n' {{ v }}\n"
+        'printf "[%s]\\n" "{{ v }}"\n'
+        "printf '[%s]\\n' \"$(printf '%s' {{ v }})\"\n"
+        "cat <<EOF\n[{{ v }}]\nEOF\n"
+    )
+    chunks: list[str] = []
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **prm.shell_env({"v": value})}
+    status, timed_out, _note = run_shell(
+        script, env=env, timeout=10, feed=chunks.append, cwd=tmp_path
+    )
+    assert status == 0 and not timed_out
+    assert "".join(chunks) == f"[{value}]\n" * 4
+    assert list(tmp_path.iterdir()) == []
