@@ -111,12 +111,13 @@ def limiter(rt: Runtime) -> Buckets:
 def _writer_lock(rt: Runtime) -> contextlib.AbstractContextManager[Any]:
     # SQLite has one writer at a time anyway. Queueing our own request threads on a
     # lock (instead of on SQLite's busy timeout) keeps a storm from timing out with
-    # 503s while the thread holding the database lock competes for the GIL.
+    # 503s, and holding it while parsing too keeps waiting threads off the GIL, so
+    # the thread that holds the database lock is not starved between statements.
     if rt.db.dialect != "sqlite":
         return contextlib.nullcontext()
     lock = rt.extras.get("alerts.sqlite_writer")
     if lock is None:
-        lock = rt.extras.setdefault("alerts.sqlite_writer", threading.Lock())
+        lock = rt.extras.setdefault("alerts.sqlite_writer", threading.RLock())
     return cast(contextlib.AbstractContextManager[Any], lock)
 
 
@@ -142,8 +143,9 @@ def store(rt: Runtime, integration: Integration, alerts: list[sources.Normalized
 def alertmanager(rt: Runtime, raw: bytes, token: str | None) -> IngestResult:
     integration = authenticate(rt, token, kind="alertmanager")
     limiter(rt).take(integration.id, rate=integration.rate_limit_per_second)
-    alerts = sources.alertmanager(payload.decode(raw))
-    return store(rt, integration, alerts)
+    with _writer_lock(rt):
+        alerts = sources.alertmanager(payload.decode(raw))
+        return store(rt, integration, alerts)
 
 
 @dataclass
@@ -231,8 +233,9 @@ def webhook(
     else:
         check_token(rt, integration, token)
     limiter(rt).take(integration.id, rate=integration.rate_limit_per_second)
-    alerts = sources.webhook(payload.decode(raw), integration.mapping)
-    return store(rt, integration, alerts)
+    with _writer_lock(rt):
+        alerts = sources.webhook(payload.decode(raw), integration.mapping)
+        return store(rt, integration, alerts)
 
 
 def heartbeat_ping(rt: Runtime, integration_id: str, token: str | None) -> dict[str, Any]:
