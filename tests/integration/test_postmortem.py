@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -366,3 +367,30 @@ def test_reminders_follow_resolution_until_the_postmortem_is_published(
         kinds = {j.kind for j in s.scalars(select(Job))}
     assert pm_jobs.JOB_REMINDER in kinds
     assert len(reminders()) == 2
+
+
+def test_two_people_creating_the_draft_at_once_get_one_draft_and_a_conflict(
+    db_url: str, make_runtime: Callable[..., Runtime]
+) -> None:
+    clock = FrozenClock(T0)
+    rt = make_runtime(db_url, clock=clock)
+    incident = _resolved_p1(rt, clock)
+    barrier = threading.Barrier(2)
+    results: list[str] = []
+
+    def create(author: str) -> None:
+        barrier.wait(timeout=10)
+        try:
+            with rt.db.transaction() as s:
+                inc = incidents.get_or_raise(s, number=incident.number)
+                postmortems.create(s, incident=inc, author=author, now=clock.now())
+            results.append("created")
+        except Conflict:
+            results.append("conflict")
+
+    threads = [threading.Thread(target=create, args=(name,)) for name in ("alice", "bob")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(results) == ["conflict", "created"]

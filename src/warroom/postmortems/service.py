@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from warroom.config.schema import Config
@@ -141,8 +142,13 @@ def create(
         updated_at=now,
         published_at=None,
     )
-    session.add(pm)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(pm)
+            session.flush()
+    except IntegrityError:
+        # someone else wrote the draft between our check and our insert
+        raise Conflict(f"incident {incident.number} already has a postmortem") from None
     timeline.add(
         session,
         incident,
