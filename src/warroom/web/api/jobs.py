@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from warroom.core.errors import Conflict, InvalidInput, NotFound
 from warroom.incidents import views
+from warroom.incidents.models import Incident
 from warroom.jobs import queue
 from warroom.jobs.models import Job, JobState
 from warroom.store import audit
@@ -43,6 +44,7 @@ def list_jobs(
         str, Query(max_length=16, description="pending|running|done|dead|cancelled")
     ] = "dead",
     kind: Annotated[str | None, Query(max_length=64)] = None,
+    incident: Annotated[int | None, Query(ge=1, le=2_000_000_000, description="number")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
@@ -56,6 +58,10 @@ def list_jobs(
     stmt = select(Job).where(Job.state == state)
     if kind:
         stmt = stmt.where(Job.kind == kind)
+    if incident is not None:
+        stmt = stmt.where(
+            Job.incident_id.in_(select(Incident.id).where(Incident.number == incident))
+        )
     with rt.db.read() as s:
         total = int(s.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
         rows = s.scalars(stmt.order_by(Job.id.desc()).limit(limit).offset(offset)).all()
