@@ -295,3 +295,23 @@ def test_any_value_reaches_the_command_verbatim_in_every_context(
     assert status == 0 and not timed_out
     assert "".join(chunks) == f"[{value}]\n" * 4
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_interrupted_run_is_not_left_running(
+    tmp_path: Path, sqlite_url: str, make_runtime: Callable[..., Runtime]
+) -> None:
+    rt = make_runtime(sqlite_url)
+    rb = write(
+        tmp_path,
+        "int.md",
+        "---\nid: int\ntitle: t\n---\n## Investigate\n```bash {id=a}\necho a\n```\n",
+    )
+
+    def boom(_step: object, _row: object) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        execute(rt, rb, params={}, actor="alice", on_step=boom)
+    with rt.db.read() as s:
+        (run,) = s.scalars(select(RunbookRun)).all()
+    assert run.outcome == "interrupted" and run.finished_at is not None

@@ -10,6 +10,7 @@ leaves the record of what already happened.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import os
 import selectors
 import shutil
@@ -60,6 +61,7 @@ class Outcome:
     SKIPPED = "skipped"
     TICKED = "ticked"
     RUNNING = "running"
+    INTERRUPTED = "interrupted"
 
 
 @dataclass
@@ -278,9 +280,9 @@ def execute(
     with rt.db.transaction() as s:
         run = RunbookRun(
             runbook_id=runbook.id,
-            runbook_path=str(runbook.path),
+            runbook_path=str(runbook.path)[-500:],
             file_hash=runbook.file_hash,
-            actor=actor,
+            actor=actor[:100],
             params=redactor.redact_obj(dict(values)),
             trigger=trigger,
             dry_run=False,
@@ -294,45 +296,56 @@ def execute(
     log.info("runbook.run.started", runbook=runbook.id, run_id=run.id, trigger=trigger, actor=actor)
     emit = on_event or (lambda _s, _k, _t: None)
     outcome = Outcome.SUCCEEDED
-    for planned in plans:
-        step = planned.step
-        allowed = step.id in confirmed or (confirm is not None and confirm(step))
-        started = rt.now()
-        if step.mutates and (trigger == "auto" or not allowed):
-            why = (
-                f"step {step.id} changes things (mutates) and was not confirmed; "
-                "the run stops here (confirm it, or pass --yes)"
-            )
-            emit(step, "refused", why)
-            result = Result(Outcome.REFUSED, None, why, False, 0)
-            outcome = Outcome.REFUSED
-        elif step.kind is StepKind.MANUAL:
-            if allowed:
-                result = Result(Outcome.TICKED, None, f"ticked by {actor}", False, 0)
-                emit(step, "done", result.output)
+    try:
+        for planned in plans:
+            step = planned.step
+            allowed = step.id in confirmed or (confirm is not None and confirm(step))
+            started = rt.now()
+            if step.mutates and (trigger == "auto" or not allowed):
+                why = (
+                    f"step {step.id} changes things (mutates) and was not confirmed; "
+                    "the run stops here (confirm it, or pass --yes)"
+                )
+                emit(step, "refused", why)
+                result = Result(Outcome.REFUSED, None, why, False, 0)
+                outcome = Outcome.REFUSED
+            elif step.kind is StepKind.MANUAL:
+                if allowed:
+                    result = Result(Outcome.TICKED, None, f"ticked by {actor}", False, 0)
+                    emit(step, "done", result.output)
+                else:
+                    result = Result(Outcome.SKIPPED, None, "not ticked", False, 0)
+                    emit(step, "skipped", result.output)
             else:
-                result = Result(Outcome.SKIPPED, None, "not ticked", False, 0)
-                emit(step, "skipped", result.output)
-        else:
-            emit(step, "start", redactor.redact(planned.display))
-            result = _run_one(rt, planned, values, run.id, incident_id, emit, cwd)
-            emit(step, "done", f"{result.outcome} {result.note}".strip())
-        step_run = _record(rt, run.id, planned, result, actor, started)
-        if on_step is not None:
-            on_step(step, step_run)
-        if result.outcome == Outcome.REFUSED:
-            break
-        if result.outcome in (Outcome.FAILED, Outcome.TIMEOUT) and not step.continue_on_error:
-            outcome = Outcome.FAILED
-            break
+                emit(step, "start", redactor.redact(planned.display))
+                result = _run_one(rt, planned, values, run.id, incident_id, emit, cwd)
+                emit(step, "done", f"{result.outcome} {result.note}".strip())
+            step_run = _record(rt, run.id, planned, result, actor, started)
+            if on_step is not None:
+                on_step(step, step_run)
+            if result.outcome == Outcome.REFUSED:
+                break
+            if result.outcome in (Outcome.FAILED, Outcome.TIMEOUT) and not step.continue_on_error:
+                outcome = Outcome.FAILED
+                break
+    except BaseException:
+        # Ctrl-C, a lost database, a crashing callback: the record must not stay "running"
+        with contextlib.suppress(Exception):  # never mask the original error
+            _finish(rt, run.id, Outcome.INTERRUPTED)
+        log.warning("runbook.run.interrupted", runbook=runbook.id, run_id=run.id)
+        raise
+    run = _finish(rt, run.id, outcome)
+    log.info("runbook.run.finished", runbook=runbook.id, run_id=run.id, outcome=outcome)
+    return run
+
+
+def _finish(rt: Runtime, run_id: int, outcome: str) -> RunbookRun:
     with rt.db.transaction() as s:
-        row = s.get(RunbookRun, run.id)
+        row = s.get(RunbookRun, run_id)
         assert row is not None
         row.outcome = outcome
         row.finished_at = rt.now()
-        run = row
-    log.info("runbook.run.finished", runbook=runbook.id, run_id=run.id, outcome=outcome)
-    return run
+    return row
 
 
 def _record(
@@ -347,7 +360,7 @@ def _record(
             kind=step.kind.value,
             title=rt.redactor.redact(step.title)[:300],
             rendered=rt.redactor.redact(planned.display)[:MAX_OUTPUT],
-            actor=actor,
+            actor=actor[:100],
             outcome=result.outcome,
             exit_status=result.exit_status,
             output=rt.redactor.redact(result.output),
