@@ -45,6 +45,7 @@ MAX_OUTPUT = 64 * 1024  # characters stored per step (head and tail kept)
 KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL of a step's process group
 DRAIN_GRACE = 2.0  # after the shell exits, how long a background child may hold the output
 MAX_ROWS = 200
+MAX_HTTP_BODY = 1024 * 1024
 BASH = shutil.which("bash") or "/bin/bash"
 # our own credentials never reach a step's environment
 _SCRUB_ENV = ("WARROOM_SECRET_KEY", "WARROOM_TOKEN")
@@ -703,16 +704,28 @@ def _run_http(rt: Runtime, planned: Planned, feed: Callable[[str], None]) -> int
     for key, value in request.headers:
         headers[key] = value
     timeout = planned.step.timeout.total_seconds()
+    body = bytearray()
+    cut = False
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
-            resp = client.request(
+        with (
+            httpx.Client(timeout=timeout, follow_redirects=False) as client,
+            client.stream(
                 request.method, request.url, headers=headers, content=request.body or None
-            )
+            ) as resp,
+        ):
+            # read at most MAX_HTTP_BODY: a runaway endpoint must not fill our memory
+            for chunk in resp.iter_bytes():
+                body += chunk
+                if len(body) > MAX_HTTP_BODY:
+                    cut = True
+                    break
     except httpx.HTTPError as exc:
         feed(f"error: {request.method} {request.url}: {type(exc).__name__}: {exc}\n")
         return 599
     feed(f"HTTP {resp.status_code} {resp.reason_phrase}\n")
-    body = resp.text
-    if body:
-        feed(body if body.endswith("\n") else body + "\n")
+    content = bytes(body[:MAX_HTTP_BODY]).decode(resp.encoding or "utf-8", errors="replace")
+    if content:
+        feed(content if content.endswith("\n") else content + "\n")
+    if cut:
+        feed(f"[response body cut at {MAX_HTTP_BODY // 1024} KiB]\n")
     return resp.status_code
