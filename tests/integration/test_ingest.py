@@ -360,3 +360,23 @@ def test_timeline_records_firing_and_resolution(setup: tuple[AppClient, Runtime,
         kinds = [e.kind for e in s.scalars(select(TimelineEvent).order_by(TimelineEvent.id))]
     assert kinds[:2] == ["incident.declared", "alert.firing"]
     assert "alert.resolved" in kinds and "incident.status" in kinds
+
+
+def test_same_notification_from_two_senders_at_once_opens_one_incident(
+    make_runtime: Callable[..., Runtime], db_url: str
+) -> None:
+    """An Alertmanager HA pair both deliver the same group at the same moment (R12, settled)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from warroom.alerts import inbound
+
+    rt = make_runtime(db_url, CONFIG)
+    alerts = [am_alert("PairFired", service="api", instance=str(i)) for i in range(20)]
+    raw = json.dumps(am_body(*alerts)).encode()
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(lambda _i: inbound.alertmanager(rt, raw, AM_TOKEN), range(6)))
+    assert sum(len(r.opened) for r in results) == 1
+    with rt.db.read() as s:
+        assert s.scalar(select(func.count()).select_from(Incident)) == 1
+        counts = s.scalars(select(Alert.count)).all()
+    assert sorted(counts) == [6] * 20
