@@ -380,3 +380,22 @@ def test_same_notification_from_two_senders_at_once_opens_one_incident(
         assert s.scalar(select(func.count()).select_from(Incident)) == 1
         counts = s.scalars(select(Alert.count)).all()
     assert sorted(counts) == [6] * 20
+
+
+def test_secrets_in_alerts_are_redacted_in_titles_timeline_and_the_list(
+    make_runtime: Callable[..., Runtime], sqlite_url: str, clock: FrozenClock
+) -> None:
+    rt = make_runtime(sqlite_url, {**CONFIG, "redact_patterns": ["hunter[0-9]+"]}, clock)
+    with rt.db.transaction() as s:
+        user = auth.create_user(s, name="viewer", role="viewer", now=rt.now())
+        token = auth.create_token(s, user=user, name="t", now=rt.now())
+    client = AppClient(create_app(rt, None, run_worker=False))
+    a = am_alert("Leaky", dsn="hunter42")
+    a["annotations"] = {"summary": "login failed with hunter42"}
+    assert post_am(client, am_body(a)).status_code == 200
+    with rt.db.read() as s:
+        title = s.scalars(select(Incident.title)).one()
+        texts = " ".join(e.text for e in s.scalars(select(TimelineEvent)))
+    assert "hunter42" not in title and "hunter42" not in texts
+    r = client.get("/api/v1/alerts", headers={"Authorization": f"Bearer {token}"})
+    assert "hunter42" not in r.text and r.json()["alerts"][0]["name"] == "Leaky"

@@ -284,13 +284,17 @@ def _join_or_open(
             incident = incidents.create(
                 session,
                 config=config,
-                title=_title(first, d),
+                title=redactor.redact(_title(first, d)) if redactor else _title(first, d),
                 severity=d.severity,
                 actor=actor,
                 now=now,
                 services=services,
                 runbooks=runbooks,
-                summary=first.annotations.get("description", "")[: incidents.MAX_TEXT],
+                summary=(
+                    redactor.redact(first.annotations.get("description", ""))
+                    if redactor
+                    else first.annotations.get("description", "")
+                )[: incidents.MAX_TEXT],
                 source="alert",
                 detected_at=min((i[0].starts_at or now) for i in items),
                 group_key=key,

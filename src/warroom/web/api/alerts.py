@@ -121,6 +121,6 @@ def list_alerts(
         )
         counts = alerts.counts(s)
         return {
-            "alerts": [alerts.alert_dict(a, number=n) for a, n in rows],
+            "alerts": [rt.redactor.redact_obj(alerts.alert_dict(a, number=n)) for a, n in rows],
             "counts": counts,
         }
