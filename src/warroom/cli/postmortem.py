@@ -106,6 +106,36 @@ def pm_export(
         typer.echo(f"wrote {out}", err=True)
 
 
+@app.command("edit")
+def pm_edit(
+    number: Annotated[int, typer.Argument(help="incident number")],
+    title: Annotated[str | None, typer.Option(help="document title")] = None,
+    summary: Annotated[str | None, typer.Option(help="what happened")] = None,
+    impact: Annotated[str | None, typer.Option(help="who was hurt and how much")] = None,
+    root_cause: Annotated[str | None, typer.Option("--root-cause", help="why it happened")] = None,
+    resolution: Annotated[str | None, typer.Option(help="what fixed it")] = None,
+    lessons: Annotated[str | None, typer.Option(help="lessons learned")] = None,
+    url: UrlOpt = None,
+) -> None:
+    """Edit a draft's text fields (Markdown allowed; '-' reads the value from stdin)."""
+    with handled():
+        fields = {
+            "title": title,
+            "summary": summary,
+            "impact": impact,
+            "root_cause": root_cause,
+            "resolution": resolution,
+            "lessons": lessons,
+        }
+        changes = {
+            k: (sys.stdin.read() if v == "-" else v) for k, v in fields.items() if v is not None
+        }
+        if not changes:
+            fail("nothing to change", hint="give at least one of --summary, --root-cause, ...")
+        _client(url).request("PATCH", f"/api/v1/incidents/{number}/postmortem", json=changes)
+        typer.echo(f"postmortem of incident #{number} updated: {', '.join(sorted(changes))}")
+
+
 @app.command("publish")
 def pm_publish(
     number: Annotated[int, typer.Argument(help="incident number")], url: UrlOpt = None
