@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.support import ROOT, cli, write_config
+from warroom.alerts.models import Alert
 from warroom.bootstrap import metadata
 from warroom.core.clock import SystemClock
 from warroom.incidents import service as incidents
@@ -177,6 +178,19 @@ def test_run_with_incident_posts_on_its_timeline(env: dict[str, str], tmp_path: 
                 now=SystemClock().now(),
             )
             number, incident_id = inc.number, inc.id
+            now = SystemClock().now()
+            s.add(
+                Alert(
+                    integration_id="am",
+                    fingerprint="f1",
+                    status="firing",
+                    name="HighCPU",
+                    labels={"alertname": "HighCPU", "who": "db-7"},
+                    first_seen=now,
+                    last_seen=now,
+                    incident_id=incident_id,
+                )
+            )
         rb = _runbook(tmp_path)
         r = cli(
             "runbook",
@@ -199,7 +213,8 @@ def test_run_with_incident_posts_on_its_timeline(env: dict[str, str], tmp_path: 
         kinds = [e.kind for e in events if e.kind.startswith("runbook.")]
         assert kinds == ["runbook.started", "runbook.step", "runbook.finished"]
         step = next(e for e in events if e.kind == "runbook.step")
-        assert step.data["outcome"] == "succeeded" and "hello ops" in step.data["output"]
+        # `who` was not given: the incident's alert label fills it
+        assert step.data["outcome"] == "succeeded" and "hello db-7" in step.data["output"]
         assert "AKIA" not in json.dumps(step.data)
         r = cli("runbook", "run", str(rb), "--incident", "999", env=env, input="")
         assert r.returncode == 4 and "incident 999 does not exist" in r.stderr

@@ -444,6 +444,7 @@ def _run(
         actor=who,
         trigger="manual",
         incident_id=incident_row_id,
+        labels=_incident_labels(rt, incident_row_id) if incident_row_id is not None else None,
         select=select,
         confirmed=confirmed,
         confirm=confirm,
@@ -514,6 +515,19 @@ def _runtime(config: Path | None, cfg: Config) -> Any:
             )
         migrate.upgrade(rt.db)
     return rt
+
+
+def _incident_labels(rt: Any, incident_id: int) -> dict[str, str]:
+    """Labels of the incident's first alert: parameters not given fall back to them."""
+    from sqlalchemy import select
+
+    from warroom.alerts.models import Alert
+
+    with rt.db.read() as s:
+        alert = s.scalars(
+            select(Alert).where(Alert.incident_id == incident_id).order_by(Alert.id).limit(1)
+        ).first()
+    return {str(k): str(v) for k, v in (alert.labels if alert else {}).items()}
 
 
 def _incident_id(rt: Any, number: int) -> int:

@@ -12,7 +12,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from sqlalchemy import select
 
+from warroom.alerts.models import Alert
 from warroom.auth.models import Role
 from warroom.core.errors import InvalidInput, NotFound, PermissionDenied
 from warroom.incidents import service as incidents
@@ -121,6 +123,11 @@ def run_for_incident(
     """Run steps of a runbook for an incident; each result lands on its timeline."""
     with rt.db.read() as s:
         incident_id = incidents.get_or_raise(s, number=number).id
+        # parameters not given fall back to the labels of the incident's first alert
+        alert = s.scalars(
+            select(Alert).where(Alert.incident_id == incident_id).order_by(Alert.id).limit(1)
+        ).first()
+        labels = {str(k): str(v) for k, v in (alert.labels if alert else {}).items()}
     rb = _get(rt, body.runbook)
     known = {s.id for s in rb.steps}
     for ref in [*(body.steps or []), *body.confirm, *body.ticked]:
@@ -186,6 +193,7 @@ def run_for_incident(
         actor=who.name,
         trigger="api",
         incident_id=incident_id,
+        labels=labels,
         select=chosen,
         confirmed=confirmed,
         on_step=on_step,
