@@ -26,6 +26,9 @@ from warroom.web.deps import SESSION_COOKIE, SESSION_COOKIE_INSECURE
 pytestmark = pytest.mark.integration
 
 PASSWORD = "a long enough password"
+# Pure HTTP behaviour that does not depend on the database engine runs on SQLite only,
+# to keep the suite lean; everything that stores or reads state runs on both.
+ENGINE_AGNOSTIC = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 CONFIG: dict[str, Any] = {"status_page": {"title": "Status", "components": ["API"]}}
 
 
@@ -147,6 +150,7 @@ def test_every_form_post_without_the_csrf_token_is_refused(client: TestClient) -
     assert "not yet" in page  # nothing was acknowledged by the refused posts
 
 
+@ENGINE_AGNOSTIC
 def test_the_login_form_needs_its_own_csrf_token(client: TestClient) -> None:
     client.get("/login")
     r = client.post("/login", data={"user": "cmdr", "password": PASSWORD})
@@ -154,6 +158,7 @@ def test_the_login_form_needs_its_own_csrf_token(client: TestClient) -> None:
     assert SESSION_COOKIE_INSECURE not in client.cookies
 
 
+@ENGINE_AGNOSTIC
 def test_wrong_password_and_unknown_user_get_the_same_answer(client: TestClient) -> None:
     wrong = login(client, "cmdr", "not the password at all")
     unknown = login(client, "nobody-here", "not the password at all")
@@ -162,6 +167,7 @@ def test_wrong_password_and_unknown_user_get_the_same_answer(client: TestClient)
     assert "Wrong user name, password or token." in unknown.text
 
 
+@ENGINE_AGNOSTIC
 def test_logins_are_rate_limited_per_account(client: TestClient) -> None:
     for _ in range(10):
         assert login(client, "cmdr", "wrong password guess").status_code == 401
@@ -171,6 +177,7 @@ def test_logins_are_rate_limited_per_account(client: TestClient) -> None:
     assert login(client, "resp", PASSWORD).status_code == 303  # other accounts are unaffected
 
 
+@ENGINE_AGNOSTIC
 def test_api_token_logs_in_and_next_cannot_leave_the_site(client: TestClient, rt: Runtime) -> None:
     with rt.db.transaction() as s:
         user = auth.get_user(s, name="resp")
@@ -184,6 +191,7 @@ def test_api_token_logs_in_and_next_cannot_leave_the_site(client: TestClient, rt
     assert "resp · responder" in client.get("/").text
 
 
+@ENGINE_AGNOSTIC
 def test_pages_send_strangers_to_login_and_the_api_answers_json(client: TestClient) -> None:
     r = client.get("/incidents?state=all")
     assert r.status_code == 303
@@ -212,6 +220,7 @@ def test_logout_ends_the_session_on_the_server(client: TestClient) -> None:
     assert client.get("/").status_code == 303
 
 
+@ENGINE_AGNOSTIC
 def test_html_responses_carry_the_security_headers(client: TestClient) -> None:
     login(client)
     number = declare(client)
@@ -226,6 +235,7 @@ def test_html_responses_carry_the_security_headers(client: TestClient) -> None:
         assert "<script>" not in r.text  # no inline script anywhere; ours is /static/app.js
 
 
+@ENGINE_AGNOSTIC
 def test_user_text_is_escaped_in_every_page(client: TestClient) -> None:
     login(client)
     number = declare(client, 'Bad <script>alert(1)</script> "title"')
@@ -257,6 +267,7 @@ BAD_INPUT = [
 ]  # fmt: skip
 
 
+@ENGINE_AGNOSTIC
 def test_bad_input_gets_a_clear_4xx_page_never_a_500(client: TestClient) -> None:
     login(client)
     number = declare(client)
@@ -269,6 +280,7 @@ def test_bad_input_gets_a_clear_4xx_page_never_a_500(client: TestClient) -> None
         assert "Traceback" not in r.text and r.headers["content-type"].startswith("text/html")
 
 
+@ENGINE_AGNOSTIC
 def test_the_json_api_ignores_the_session_cookie_for_writes_without_a_csrf_header(
     client: TestClient,
 ) -> None:
