@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
@@ -11,6 +12,7 @@ from warroom.runbooks import params as prm
 from warroom.runbooks.loader import load_file, load_folder
 from warroom.runbooks.model import ANY_PLACEHOLDER, PLACEHOLDER, Problem, Runbook, StepKind
 
+_HEAD_IN_PIPE = re.compile(r"\|\s*head\b")
 ERROR = "error"
 WARNING = "warning"
 
@@ -153,6 +155,14 @@ def lint_runbook(
                 ERROR,
                 f"step {step.id}: connection {step.conn!r} is not in warroom.yaml",
                 "conn",
+            )
+        if step.kind is StepKind.SHELL and _HEAD_IN_PIPE.search(step.code):
+            add(
+                step.line,
+                WARNING,
+                f"step {step.id}: '| head' under pipefail can fail the step (SIGPIPE); "
+                "use \"| sed -n '1,20p'\"",
+                "pipefail-head",
             )
         values = {**dummy, **{n: "x" for n in step.placeholders()}}
         try:
