@@ -5,9 +5,9 @@ the same run a baseline server: a minimal FastAPI app (same uvicorn, same
 database) whose endpoint parses the JSON and upserts the alerts in one
 transaction (`INSERT .. ON CONFLICT DO UPDATE`), nothing else. The load
 generator sends batches of 1, 10 and 100 alerts per request from 8 threads
-for a fixed time; every alert is new (fingerprints never repeat) and they
-fall into 50 groups, so warroom also opens and joins incidents, writes
-timeline events and jobs. Prints alerts/s and the ratio warroom/baseline.
+for a fixed time; every alert is new (fingerprints never repeat), and like
+Alertmanager each request carries one group's alerts, 50 groups in turn, so
+warroom also opens and joins incidents, writes timeline events and jobs. Prints alerts/s and the ratio warroom/baseline.
 
     .venv/bin/python bench/ingest.py [--seconds 5] [--concurrency 8] [--sizes 1,10,100] [--db sqlite,postgres]
     .venv/bin/python bench/ingest.py --baseline-server PORT DB_URL   (internal)
@@ -246,12 +246,14 @@ def run_load(
 
     def body() -> bytes:
         with lock:
-            start = next(counter) * size
+            n = next(counter)
+        start = n * size
+        # like Alertmanager: one notification carries the alerts of one group
         alerts = [
             {
                 "status": "firing",
                 "labels": {
-                    "alertname": f"Bench{(start + i) % GROUPS:02d}",
+                    "alertname": f"Bench{n % GROUPS:02d}",
                     "instance": f"i{start + i}",
                 },
                 "annotations": {"summary": "bench"},
