@@ -315,3 +315,25 @@ def test_an_interrupted_run_is_not_left_running(
     with rt.db.read() as s:
         (run,) = s.scalars(select(RunbookRun)).all()
     assert run.outcome == "interrupted" and run.finished_at is not None
+
+
+def test_automatic_runs_keep_going_after_a_failed_diagnostic(
+    tmp_path: Path, sqlite_url: str, make_runtime: Callable[..., Runtime]
+) -> None:
+    rt = make_runtime(sqlite_url)
+    rb = write(
+        tmp_path,
+        "diag.md",
+        "---\nid: diag\ntitle: t\n---\n## Investigate\n"
+        "```bash {id=broken auto}\nexit 3\n```\n"
+        "```bash {id=works auto}\necho fine\n```\n"
+        "```bash {id=fix mutates}\necho never\n```\n",
+    )
+    run = execute(rt, rb, params={}, actor="warroom", trigger="auto")
+    assert run.outcome == "failed"
+    assert [(r.step_id, r.outcome, r.exit_status) for r in steps_of(rt, run.id)] == [
+        ("broken", "failed", 3),
+        ("works", "succeeded", 0),
+    ]
+    manual = execute(rt, rb, params={}, actor="alice", select=["broken", "works"])
+    assert [r.step_id for r in steps_of(rt, manual.id)] == ["broken"]  # a person's run stops

@@ -266,7 +266,8 @@ def execute(
       (outcome "refused"). A manual step is ticked the same way (by `actor`) or
       recorded as skipped.
     - A failing step stops the run (outcome "failed") unless it has
-      `continue_on_error`.
+      `continue_on_error`, or the run is automatic (diagnostics only, so the
+      rest still run; the outcome is then "failed" if any step failed).
     - `on_event(step, kind, text)` receives start/output/done/refused/skipped;
       output chunks are redacted before the callback sees them. `on_step` gets
       each committed StepRun (for timelines).
@@ -326,8 +327,11 @@ def execute(
                 on_step(step, step_run)
             if result.outcome == Outcome.REFUSED:
                 break
+            # an automatic run holds read-only diagnostics only: one failing must not hide the rest
+            keep_going = step.continue_on_error or trigger == "auto"
             if result.outcome in (Outcome.FAILED, Outcome.TIMEOUT) and not step.continue_on_error:
                 outcome = Outcome.FAILED
+            if result.outcome in (Outcome.FAILED, Outcome.TIMEOUT) and not keep_going:
                 break
     except BaseException:
         # Ctrl-C, a lost database, a crashing callback: the record must not stay "running"
