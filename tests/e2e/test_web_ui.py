@@ -393,7 +393,8 @@ def test_injected_markup_renders_inert_everywhere(browser: Any, server: Server) 
             "/runbooks",
             "/runbooks/web-diagnostics",
         ):
-            page.goto(server.url + path)
+            response = page.goto(server.url + path)
+            assert response is not None and response.status == 200, path
             page.wait_for_load_state("load")
             no_violations(page)
         csp = httpx.get(f"{server.url}/incidents/{number}", timeout=30).headers[

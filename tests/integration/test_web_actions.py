@@ -48,6 +48,8 @@ echo "restarting web"
 ```
 
 - [ ] Tell the support team
+
+<script>alert(1)</script> [bad link](javascript:alert(2)) [good link](https://example.com/x)
 """
 
 
@@ -211,3 +213,21 @@ def test_mutating_steps_need_a_commander_confirmation_and_on_p0_a_second_command
     assert post(resp, path, runbook="restart-web", step=manual.id).status_code == 303
     ticked = [e for e in events(rt, number) if e.kind == "runbook.step" and e.actor == "resp"]
     assert ticked and "Tell the support team" in ticked[0].text
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_runbook_pages_render_sanitised_markdown_with_steps_marked(
+    as_user: Callable[[str], TestClient],
+) -> None:
+    c = as_user("resp")
+    listing = c.get("/runbooks")
+    assert listing.status_code == 200 and 'href="/runbooks/restart-web"' in listing.text
+    page = c.get("/runbooks/restart-web")
+    assert page.status_code == 200, page.text[:300]
+    html = page.text
+    assert 'class="step-marker"' in html and "step · shell · restart" in html
+    assert 'class="step-block mutates"' in html
+    assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)" in html
+    assert 'href="javascript:' not in html  # left as plain text, never a link
+    assert 'href="https://example.com/x" rel="noopener noreferrer nofollow"' in html
+    assert "no owner" not in html  # lint ran: the owner is set, so no such warning

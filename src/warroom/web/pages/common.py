@@ -115,10 +115,13 @@ def session_auth(request: Request, rt: Runtime) -> Principal | None:
         login = sessions.load(s, session_id=raw, now=rt.now())
     if login is None:
         return None
-    if request.method not in SAFE_METHODS and not getattr(request.state, "html", False):
-        # a JSON API call riding on the browser's cookie must prove it came from our page
-        if not sessions.csrf_ok(login.csrf_token, request.headers.get("x-csrf-token")):
-            return None
+    # a JSON API write riding on the browser's cookie must prove it came from our page
+    if (
+        request.method not in SAFE_METHODS
+        and not getattr(request.state, "html", False)
+        and not sessions.csrf_ok(login.csrf_token, request.headers.get("x-csrf-token"))
+    ):
+        return None
     request.state.web_login = login
     return login.principal
 

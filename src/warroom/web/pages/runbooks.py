@@ -8,6 +8,7 @@ allowlist, so a runbook can never inject script into the page.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
@@ -48,7 +49,7 @@ ALLOWED_ATTRIBUTES = {
 
 
 def _fence(
-    tokens: list[Token], idx: int, options: OptionsDict, env: EnvType, self: RendererHTML
+    self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
 ) -> str:
     """A step block gets a visible marker (id, kind, flags) above its code."""
     token = tokens[idx]
