@@ -8,6 +8,7 @@ from datetime import timedelta
 from warroom.core.errors import InvalidInput
 
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_SECONDS = 10 * 366 * 86400
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 
 
@@ -19,8 +20,10 @@ def parse_duration(text: str | int | float, *, field: str | None = None) -> time
     if isinstance(text, bool):
         raise InvalidInput(f"not a duration: {text!r}", field=field)
     if isinstance(text, int | float):
-        if text < 0:
+        if text < 0 or text != text:  # negative or NaN
             raise InvalidInput(f"duration must not be negative: {text}", field=field)
+        if text > MAX_SECONDS:
+            raise InvalidInput(f"duration too long: {text}", field=field, hint="at most 10 years")
         return timedelta(seconds=text)
     raw = str(text).strip().lower()
     if not raw:
@@ -36,6 +39,8 @@ def parse_duration(text: str | int | float, *, field: str | None = None) -> time
         raise InvalidInput(
             f"not a duration: {text!r}", field=field, hint="write e.g. 30s, 15m, 4h, 1d or 1h30m"
         )
+    if total > MAX_SECONDS:
+        raise InvalidInput(f"duration too long: {text!r}", field=field, hint="at most 10 years")
     return timedelta(seconds=total)
 
 
