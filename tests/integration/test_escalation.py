@@ -507,3 +507,45 @@ def test_next_level_fires_on_time_while_the_first_channels_keep_failing(setup: S
     assert smtp.messages == [] and len(hook.requests) == 3
     carol = [d for d in deliveries(rt, n) if d.recipient == "carol"]
     assert len(carol) == 1 and carol[0].level == 1  # created at 15 min despite the failures
+
+
+def test_stale_backlog_after_an_outage_pages_only_open_unacked_incidents(setup: Setup) -> None:
+    # RELIABILITY R11: the worker was down while incidents came and went
+    rt, clock, smtp, _hook = setup
+    numbers = [declare(rt, "P0", f"Backlog {i}") for i in range(5)]
+    ack(rt, numbers[0])
+    ack(rt, numbers[1])
+    with rt.db.transaction() as s:
+        incidents.resolve(s, incidents.get_or_raise(s, number=numbers[2]), actor="t", now=rt.now())
+    clock.advance(timedelta(minutes=20))
+    drain(rt)
+    pages = [d for n in numbers for d in deliveries(rt, n) if d.state == "sent"]
+    assert {d.incident_id for d in pages} == {
+        incident_id for incident_id in (_id(rt, numbers[3]), _id(rt, numbers[4]))
+    }
+    # recomputed, not replayed: each open incident paged alice once and carol once
+    assert len(smtp.to("alice@example.com")) == 2 and len(smtp.to("carol@example.com")) == 2
+
+
+def _id(rt: Runtime, number: int) -> int:
+    with rt.db.read() as s:
+        return incidents.get_or_raise(s, number=number).id
+
+
+def test_clock_moved_back_never_pages_a_level_early(setup: Setup) -> None:
+    # RELIABILITY R9: a level job that wakes before its due time (clock went back) waits
+    rt, clock, smtp, _hook = setup
+    n = declare(rt)
+    drain(rt)
+    with rt.db.transaction() as s:  # the level-2 job is claimable now, but not due by the clock
+        s.execute(
+            update(Job)
+            .where(Job.kind == "escalation.level", Job.state == JobState.PENDING)
+            .values(run_at=rt.now())
+        )
+    drain(rt)
+    assert smtp.to("carol@example.com") == []
+    clock.advance(timedelta(minutes=15))
+    drain(rt)
+    assert len(smtp.to("carol@example.com")) == 1
+    assert len([d for d in deliveries(rt, n) if d.recipient == "carol"]) == 1

@@ -109,9 +109,22 @@ def snapshot_of(name: str, policy: EscalationPolicy) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ entry points
-def start(rt: Runtime, session: Session, incident: Incident, *, generation: int) -> None:
-    """Begin escalation for an opened (or re-planned) incident; idempotent."""
+def start(
+    rt: Runtime,
+    session: Session,
+    incident: Incident,
+    *,
+    generation: int,
+    since: datetime | None = None,
+) -> None:
+    """Begin escalation for an opened (or re-planned) incident; idempotent.
+
+    `since` is when the incident opened or its severity changed (the job's
+    creation time): levels count from then, so a worker that picks the job up
+    late pages at once whatever is already due instead of starting the clock over.
+    """
     now = rt.now()
+    started = min(as_utc(since), now) if since is not None else now
     if generation != incident.escalation_generation or not is_active(incident):
         return
     if incident.escalation_snapshot is not None:
@@ -143,10 +156,10 @@ def start(rt: Runtime, session: Session, incident: Incident, *, generation: int)
         return
     snap = snapshot_of(name or "", policy)
     incident.escalation_snapshot = snap
-    incident.escalation_started_at = now
+    incident.escalation_started_at = started
     incident.escalation_level = -1
     incident.escalation_round = 0
-    incident.next_escalation_at = due_at(snap, now, 0, 0)
+    incident.next_escalation_at = due_at(snap, started, 0, 0)
     timeline.add(
         session,
         incident,

@@ -18,7 +18,13 @@ def on_escalation_start(rt: Runtime, job: Job) -> None:
         incident = incidents.lock(s, incident_id=int(job.payload["incident_id"]))
         if incident is None:
             return
-        escalation.start(rt, s, incident, generation=int(job.payload.get("generation", 0)))
+        escalation.start(
+            rt,
+            s,
+            incident,
+            generation=int(job.payload.get("generation", 0)),
+            since=job.created_at,
+        )
 
 
 def on_level(rt: Runtime, job: Job) -> None:
