@@ -246,3 +246,18 @@ def test_watchdog_emails_admins_once_when_no_worker_checks_in(
             assert ready.status_code == 503 and "worker" in ready.json()["checks"]
             time.sleep(1.0)
             assert len(smtp.to("root@example.com")) == 1  # once per stall, not every check
+
+
+def test_signed_ics_link_works_without_login_and_refuses_tampering(env: Env) -> None:
+    server, e, *_ = env
+    r = cli("oncall", "ics", "primary", "--link", env=e)
+    assert r.returncode == 0, r.stderr
+    link = r.stdout.strip()
+    path = "/" + link.split("://", 1)[1].split("/", 1)[1]
+    with server.client() as anon:
+        ok = anon.get(path)
+        assert ok.status_code == 200 and ok.headers["content-type"].startswith("text/calendar")
+        assert icalendar.Calendar.from_ical(ok.text).walk("VEVENT")
+        token = path.rsplit("/", 1)[1]
+        assert anon.get(f"/ics/{token[:-3]}xyz").status_code == 401
+        assert anon.get(f"/ack/{token}").status_code == 401  # an ICS link is no ack link

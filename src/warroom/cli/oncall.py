@@ -95,10 +95,18 @@ def ics(
     schedule: Annotated[str, typer.Argument(help="schedule id")],
     days: Annotated[int, typer.Option(help="how many days ahead")] = 60,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="write to this file")] = None,
+    link: Annotated[
+        bool, typer.Option("--link", help="print a signed subscription URL for calendar apps")
+    ] = False,
     url: UrlOpt = None,
 ) -> None:
-    """Export the schedule as an iCalendar (.ics) file."""
+    """Export the schedule as an iCalendar (.ics) file, or print a subscription link."""
     with handled():
+        if link:
+            data = _client(url).post(f"/api/v1/oncall/{_seg(schedule)}/ics-link")
+            typer.echo(data["url"])
+            typer.echo(f"valid until {data['expires_at']}", err=True)
+            return
         body = _client(url).get(f"/api/v1/oncall/{_seg(schedule)}.ics", params={"days": days})
         if out is None:
             sys.stdout.write(body)

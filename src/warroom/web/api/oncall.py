@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Query, Response
@@ -17,7 +17,8 @@ from sqlalchemy import select
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from warroom.auth.models import Role, User
-from warroom.core.errors import InvalidInput, NotFound
+from warroom.core.errors import InvalidInput, NotFound, Unauthenticated
+from warroom.core.security import sign, unsign
 from warroom.incidents import service as incidents
 from warroom.notify import channels, message
 from warroom.notify import service as notify
@@ -26,7 +27,7 @@ from warroom.oncall import ics
 from warroom.oncall import service as oncall
 from warroom.oncall.escalation import public_url
 from warroom.oncall.schedule import Shift
-from warroom.web.deps import Responder, RuntimeDep, Viewer
+from warroom.web.deps import Responder, RuntimeDep, Viewer, public
 
 router = APIRouter(prefix="/api/v1", tags=["oncall"])
 MAX_DAYS = 366
@@ -92,8 +93,42 @@ def oncall_ics(
     start: str | None = None,
 ) -> Response:
     """The schedule's shifts as an iCalendar file (from `start`, default now)."""
-    sched = oncall.get_schedule(rt.config, schedule)
     begin = parse_at(start, rt.now(), field="start")
+    return _ics_response(rt, schedule, begin, days)
+
+
+ICS_LINK_TTL = timedelta(days=365)
+public("GET", "/ics/{token}")
+public_router = APIRouter(tags=["oncall"])
+
+
+@router.post("/oncall/{schedule}/ics-link")
+def oncall_ics_link(schedule: str, rt: RuntimeDep, principal: Viewer) -> dict[str, Any]:
+    """A signed subscription URL for calendar apps, which cannot send a bearer token."""
+    sched = oncall.get_schedule(rt.config, schedule)
+    exp = rt.now() + ICS_LINK_TTL
+    token = sign(
+        {"s": sched.id, "by": principal.name, "exp": int(exp.timestamp())},
+        key=rt.settings.secret_key,
+        purpose="ics",
+    )
+    return {"url": f"{public_url(rt)}/ics/{token}", "expires_at": exp.isoformat()}
+
+
+@public_router.get("/ics/{token}")
+def oncall_ics_public(token: str, rt: RuntimeDep) -> Response:
+    """The schedule named by a signed link as iCalendar; no login (read-only, expiring)."""
+    if len(token) > 2048:
+        raise Unauthenticated("the link is malformed")
+    payload = unsign(token, key=rt.settings.secret_key, purpose="ics", now=rt.now())
+    schedule = payload.get("s")
+    if not isinstance(schedule, str):
+        raise Unauthenticated("the link is malformed")
+    return _ics_response(rt, schedule, rt.now(), 60)
+
+
+def _ics_response(rt: Any, schedule: str, begin: datetime, days: int) -> Response:
+    sched = oncall.get_schedule(rt.config, schedule)
     with rt.db.read() as s:
         shifts = oncall.upcoming(s, config=rt.config, schedule_id=schedule, start=begin, days=days)
     body = ics.render(rt.config, sched, shifts, now=rt.now())
@@ -302,8 +337,9 @@ class WakeWorker:
 
 
 def install(app: FastAPI) -> None:
-    """Run the watchdog for the lifetime of the app (wraps the existing lifespan), and
+    """Mount the public ICS route; run the watchdog for the lifetime of the app (wraps the existing lifespan), and
     wake the embedded worker after writes (lower page latency in embedded mode)."""
+    app.include_router(public_router)
     app.add_middleware(WakeWorker, owner=app)
     inner = app.router.lifespan_context
 
