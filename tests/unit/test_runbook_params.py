@@ -82,7 +82,17 @@ def test_shell_placeholders_become_quoted_env_references_in_every_context() -> N
     assert "body ${WR_a}" in out
     for where in ("echo '{{a}}'", "cat <<'X'\n{{a}}\nX\n"):
         with pytest.raises(InvalidInput, match="never be expanded"):
-            prm.render_shell(where)
+            prm.render_shell(where, declared={"a"})
+    with pytest.raises(InvalidInput, match="unsupported placeholder"):
+        prm.render_shell("echo {{ a | upper }}")
+
+
+def test_go_templates_in_single_quotes_are_left_alone() -> None:
+    code = "kubectl get pods -o go-template='{{range .items}}{{.metadata.name}}{{\"\\n\"}}{{end}}' -n {{ ns }}"
+    out = prm.render_shell(code, declared={"ns"})
+    assert out.endswith('{{end}}\' -n "${WR_ns}"')
+    assert "{{range .items}}" in out
+    assert prm.shell_names(code) == ["ns"]
 
 
 def test_sql_placeholders_are_bound_parameters() -> None:

@@ -165,14 +165,20 @@ def select_steps(
     return steps
 
 
-def plan(connections: Mapping[str, Connection], step: Step, values: Mapping[str, Any]) -> Planned:
+def plan(
+    connections: Mapping[str, Connection],
+    step: Step,
+    values: Mapping[str, Any],
+    *,
+    declared: Collection[str] = (),
+) -> Planned:
     """Render one step with validated values. Raises InvalidInput; runs nothing."""
     used = {n: values[n] for n in step.placeholders() if n in values}
     missing = sorted(set(step.placeholders()) - set(values))
     if missing:
         raise InvalidInput(f"step {step.id}: parameter {missing[0]!r} is used but not declared")
     if step.kind is StepKind.SHELL:
-        script = prm.render_shell(step.code)
+        script = prm.render_shell(step.code, declared={*declared, *values})
         header = "".join(f"# {prm.ENV_PREFIX}{k}={prm.shell_text(v)!r}\n" for k, v in used.items())
         return Planned(step=step, display=header + script, shell=script)
     if step.kind is StepKind.MANUAL:
@@ -219,7 +225,7 @@ def dry_run(
     _refuse_broken(runbook)
     steps = select_steps(runbook, select=select, trigger=trigger)
     values = prm.resolve(runbook, params, labels=labels, needed=_needed(steps))
-    return [plan(connections, s, values) for s in steps]
+    return [plan(connections, s, values, declared=runbook.params) for s in steps]
 
 
 def _needed(steps: list[Step]) -> set[str]:
@@ -277,7 +283,7 @@ def execute(
     _refuse_broken(runbook)
     steps = select_steps(runbook, select=select, trigger=trigger)
     values = prm.resolve(runbook, params, labels=labels, needed=_needed(steps))
-    plans = [plan(rt.config.connections, s, values) for s in steps]
+    plans = [plan(rt.config.connections, s, values, declared=runbook.params) for s in steps]
     redactor = rt.redactor
     with rt.db.transaction() as s:
         run = RunbookRun(

@@ -125,7 +125,9 @@ def lint_runbook(
                 f"step {step.id}: 'auto' and 'mutates' together (an automatic run must never change things)",
                 "auto-mutates",
             )
-        for raw in ANY_PLACEHOLDER.findall(step.code):
+        # in shell, `{{ … }}` inside single quotes is the author's (kubectl/Helm templates)
+        generic = "" if step.kind is StepKind.SHELL else step.code
+        for raw in ANY_PLACEHOLDER.findall(generic):
             if not PLACEHOLDER.fullmatch("{{" + raw + "}}"):
                 add(
                     step.line,
@@ -167,7 +169,7 @@ def lint_runbook(
         values = {**dummy, **{n: "x" for n in step.placeholders()}}
         try:
             if step.kind is StepKind.SHELL:
-                prm.render_shell(step.code)
+                prm.render_shell(step.code, declared=rb.params.keys())
             elif step.kind is StepKind.SQL:
                 prm.render_sql(step.code, values)
             elif step.kind is StepKind.PROMQL:

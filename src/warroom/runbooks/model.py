@@ -92,6 +92,11 @@ class Step:
     attrs: dict[str, str] = field(default_factory=dict)
 
     def placeholders(self) -> list[str]:
+        """Names of the parameters this step substitutes."""
+        if self.kind is StepKind.SHELL:
+            from warroom.runbooks.params import shell_names  # params builds on this module
+
+            return shell_names(self.code)
         return PLACEHOLDER.findall(self.code)
 
     def as_dict(self) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -142,12 +142,26 @@ def shell_env(values: Mapping[str, Any]) -> dict[str, str]:
 _HEREDOC = re.compile(r"<<(-?)[ \t]*(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\2")
 
 
-def render_shell(code: str) -> str:
+def render_shell(code: str, *, declared: Collection[str] = ()) -> str:
     """Replace each placeholder with a reference to its env var, quoted for its context.
 
-    Raises InvalidInput when a placeholder stands where no expansion happens
-    (single quotes, a quoted heredoc), because the value could not reach it.
+    `{{ … }}` inside single quotes or a quoted heredoc is left alone (it is
+    often a kubectl or Helm Go template), unless it names a declared
+    parameter: that raises InvalidInput, because the value could never reach
+    it. Any other `{{ … }}` where the shell expands text raises too.
     """
+    return _shell(code, declared=set(declared), used=None)
+
+
+def shell_names(code: str) -> list[str]:
+    """Parameter names a shell step substitutes (not those inside single quotes)."""
+    used: list[str] = []
+    _shell(code, declared=None, used=used)
+    return used
+
+
+def _shell(code: str, *, declared: set[str] | None, used: list[str] | None) -> str:
+    # declared=None: scanning only (collect names into `used`, never raise)
     out: list[str] = []
     stack: list[str] = ["bare"]  # bare | dq | sq | heredoc | qheredoc
     pending: list[tuple[str, bool, bool]] = []  # heredocs opened on this line
@@ -170,18 +184,33 @@ def render_shell(code: str) -> str:
                     heredoc_end, quoted, strip_tabs = pending.pop(0)
                     stack.append("qheredoc" if quoted else "heredoc")
                 continue
-        match = PLACEHOLDER.match(code, i)
+        match = ANY_PLACEHOLDER.match(code, i)
         if match:
-            ref = "${" + ENV_PREFIX + match.group(1) + "}"
-            if ctx in ("sq", "qheredoc"):
-                where = "single quotes" if ctx == "sq" else "a quoted heredoc"
-                raise InvalidInput(
-                    f"placeholder {{{{ {match.group(1)} }}}} inside {where} would never be "
-                    "expanded; use double quotes or an unquoted heredoc"
-                )
-            out.append(ref if ctx in ("dq", "heredoc") else '"' + ref + '"')
+            ours = PLACEHOLDER.fullmatch(match.group(0))
+            name = ours.group(1) if ours else ""
             i = match.end()
             line_start = False
+            if ctx in ("sq", "qheredoc"):
+                if declared is not None and name and name in declared:
+                    where = "single quotes" if ctx == "sq" else "a quoted heredoc"
+                    raise InvalidInput(
+                        f"placeholder {{{{ {name} }}}} inside {where} would never be "
+                        "expanded; use double quotes or an unquoted heredoc"
+                    )
+                out.append(match.group(0))  # literal text, e.g. a Go template
+                continue
+            if not ours:
+                if declared is not None:
+                    raise InvalidInput(
+                        f"unsupported placeholder {match.group(0)!r}: only {{{{ name }}}} is "
+                        "allowed (quote Go templates in single quotes)"
+                    )
+                out.append(match.group(0))
+                continue
+            if used is not None:
+                used.append(name)
+            ref = "${" + ENV_PREFIX + name + "}"
+            out.append(ref if ctx in ("dq", "heredoc") else '"' + ref + '"')
             continue
         ch = code[i]
         out.append(ch)
