@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.routing import iter_route_contexts
 from sqlalchemy import select
 
 from tests.integration.test_web_security import TestClient, _csrf, declare, login
@@ -231,3 +232,34 @@ def test_runbook_pages_render_sanitised_markdown_with_steps_marked(
     assert 'href="javascript:' not in html  # left as plain text, never a link
     assert 'href="https://example.com/x" rel="noopener noreferrer nofollow"' in html
     assert "no owner" not in html  # lint ran: the owner is set, so no such warning
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_every_page_renders_for_a_viewer(
+    rt: Runtime, app: Any, as_user: Callable[[str], TestClient]
+) -> None:
+    cmdr = as_user("cmdr")
+    number = declare(cmdr)
+    with rt.db.transaction() as s:
+        auth.create_user(s, name="view", role="viewer", now=rt.now(), password=PASSWORD)
+    viewer = as_user("view")
+    paths = {
+        getattr(route, "path", "")
+        for route in iter_route_contexts(app.routes)
+        if "GET" in (getattr(route, "methods", None) or set())
+    }
+    pages = sorted(
+        p.replace("{number}", str(number)).replace("{runbook_id}", "restart-web")
+        for p in paths
+        if p == "/"
+        or p.startswith(("/incidents", "/runbooks", "/oncall", "/alerts", "/statuspage"))
+    )
+    pages = [p for p in pages if not p.endswith("/events") and p != "/incidents/new"]
+    assert len(pages) >= 8, pages
+    for path in pages:
+        r = viewer.get(path)
+        assert r.status_code == 200, (path, r.status_code, r.text[:300])
+        assert r.headers["content-type"].startswith("text/html")
+    # declaring needs the responder role; a viewer gets a page that says so
+    r = viewer.get("/incidents/new")
+    assert r.status_code == 403 and "responder role" in r.text
