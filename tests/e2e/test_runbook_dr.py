@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from sqlalchemy import select
 
@@ -165,7 +166,23 @@ def test_postgres_failover_section_promotes_the_replica_and_keeps_committed_rows
             confirmed={"pg-canary-write"},
         )
         assert run.outcome == "succeeded"
-        time.sleep(1)
+        # the drill fails over once the replica has replayed the canary (bounded wait)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with (
+                contextlib.suppress(psycopg.Error),
+                psycopg.connect(
+                    host="127.0.0.1",
+                    port=int(params["replica_port"]),
+                    user="postgres",
+                    dbname="postgres",
+                    connect_timeout=2,
+                ) as conn,
+            ):
+                row = conn.execute("SELECT count(*) FROM warroom_dr_canary").fetchone()
+                if row and row[0] >= 1:
+                    break
+            time.sleep(0.1)
         run = execute(
             rt,
             rb,
