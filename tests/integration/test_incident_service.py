@@ -6,7 +6,8 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 
 from warroom.core.clock import FrozenClock, as_utc
 from warroom.core.errors import Conflict, InvalidInput
@@ -169,3 +170,17 @@ def test_list_filters_and_paginates_with_a_total(
         assert numbers(limit=1, offset=1) == ([2], 3)
         count = s.scalar(select(Incident.id).where(Incident.number == 1))
         assert count is not None
+
+
+def test_timeline_rows_cannot_be_changed_or_deleted(
+    make_runtime: Callable[..., Runtime], db_url: str, clock: FrozenClock
+) -> None:
+    rt = make_runtime(db_url, clock=clock)
+    _declare(rt, "P2")
+    for statement in (
+        "UPDATE timeline_events SET text = 'nothing happened'",
+        "DELETE FROM timeline_events",
+    ):
+        with pytest.raises(DBAPIError, match="append-only"), rt.db.engine.begin() as conn:
+            conn.execute(text(statement))
+    assert _kinds(rt, 1) == [timeline.DECLARED]
