@@ -118,6 +118,20 @@ def setup(
     return rt, clock, smtp, hook
 
 
+@pytest.fixture
+def lite(
+    sqlite_url: str,
+    make_runtime: Callable[..., Runtime],
+    clock: FrozenClock,
+    sinks: tuple[SmtpSink, FakeChatServer],
+    env_secret: None,
+) -> Setup:
+    """SQLite only: behaviour that does not depend on the engine (keeps the suite lean)."""
+    smtp, hook = sinks
+    rt = make_runtime(sqlite_url, paging_config(smtp.port, hook.url), clock)
+    return rt, clock, smtp, hook
+
+
 def registry() -> Registry:
     r = Registry()
     incident_jobs.register(r)
@@ -182,8 +196,8 @@ def test_p0_pages_oncall_by_email_and_webhook_in_the_first_cycle(setup: Setup) -
     assert not smtp.to("carol@example.com")
 
 
-def test_webhook_is_signed_over_timestamp_and_body_with_an_idempotency_key(setup: Setup) -> None:
-    rt, _clock, _smtp, hook = setup
+def test_webhook_is_signed_over_timestamp_and_body_with_an_idempotency_key(lite: Setup) -> None:
+    rt, _clock, _smtp, hook = lite
     declare(rt)
     drain(rt)
     req: Received = hook.ok[0]
@@ -216,8 +230,8 @@ def test_lead_is_paged_at_the_escalation_delay_and_ack_stops_later_levels(setup:
         assert inc.next_escalation_at is None
 
 
-def test_unacked_incident_repeats_rounds_then_stops(setup: Setup) -> None:
-    rt, clock, smtp, _hook = setup
+def test_unacked_incident_repeats_rounds_then_stops(lite: Setup) -> None:
+    rt, clock, smtp, _hook = lite
     n = declare(rt)
     for _ in range(8):
         drain(rt)
@@ -281,8 +295,8 @@ def test_duplicate_jobs_insert_no_duplicate_deliveries(setup: Setup) -> None:
     assert len(smtp.to("carol@example.com")) == 1
 
 
-def test_worker_outage_skips_past_rounds_instead_of_a_burst(setup: Setup) -> None:
-    rt, clock, smtp, _hook = setup
+def test_worker_outage_skips_past_rounds_instead_of_a_burst(lite: Setup) -> None:
+    rt, clock, smtp, _hook = lite
     declare(rt)
     drain(rt)
     clock.advance(timedelta(minutes=40))  # round 0 level 1 and round 1 level 0 passed unseen
@@ -291,8 +305,8 @@ def test_worker_outage_skips_past_rounds_instead_of_a_burst(setup: Setup) -> Non
     assert len(smtp.to("alice@example.com")) == 2  # one page now for the current round only
 
 
-def test_p3_backlog_pages_nobody(setup: Setup) -> None:
-    rt, clock, smtp, hook = setup
+def test_p3_backlog_pages_nobody(lite: Setup) -> None:
+    rt, clock, smtp, hook = lite
     n = declare(rt, "P3")
     drain(rt)
     clock.advance(timedelta(hours=3))
@@ -301,15 +315,15 @@ def test_p3_backlog_pages_nobody(setup: Setup) -> None:
     assert "no levels" in events(rt, n, "escalation.none")[0].text
 
 
-def test_p2_ticket_goes_to_the_ticket_channel(setup: Setup) -> None:
-    rt, _clock, _smtp, hook = setup
+def test_p2_ticket_goes_to_the_ticket_channel(lite: Setup) -> None:
+    rt, _clock, _smtp, hook = lite
     declare(rt, "P2", "Slow search")
     drain(rt)
     assert len(hook.ok) == 1 and hook.ok[0].json()["incident"]["severity"] == "P2"
 
 
-def test_severity_change_replans_escalation(setup: Setup) -> None:
-    rt, _clock, smtp, _hook = setup
+def test_severity_change_replans_escalation(lite: Setup) -> None:
+    rt, _clock, smtp, _hook = lite
     n = declare(rt, "P3")
     drain(rt)
     with rt.db.transaction() as s:
@@ -342,8 +356,8 @@ def test_webhook_500s_are_retried_with_backoff_then_the_fallback_channel(setup: 
     assert "falling back to email" in events(rt, n, "notify.failed")[0].text
 
 
-def test_webhook_400_is_never_retried(setup: Setup) -> None:
-    rt, clock, _smtp, hook = setup
+def test_webhook_400_is_never_retried(lite: Setup) -> None:
+    rt, clock, _smtp, hook = lite
     hook.respond = lambda _n, _r: (400, {})
     n = declare(rt, "P2")
     for _ in range(4):
@@ -353,8 +367,8 @@ def test_webhook_400_is_never_retried(setup: Setup) -> None:
     assert next(x for x in deliveries(rt, n) if x.channel == "hook").state == "dead"
 
 
-def test_429_retry_after_is_honoured(setup: Setup) -> None:
-    rt, clock, _smtp, hook = setup
+def test_429_retry_after_is_honoured(lite: Setup) -> None:
+    rt, clock, _smtp, hook = lite
     hook.respond = lambda i, _r: (429, {"Retry-After": "7"}) if i == 1 else (200, {})
     n = declare(rt, "P2")
     drain(rt)
@@ -403,8 +417,8 @@ def test_ack_while_backed_off_sends_nothing_after_the_ack(setup: Setup) -> None:
     assert {d.state for d in deliveries(rt, n)} == {"cancelled"}
 
 
-def test_recheck_in_the_claim_drops_a_page_whose_job_survived_the_ack(setup: Setup) -> None:
-    rt, clock, smtp, _hook = setup
+def test_recheck_in_the_claim_drops_a_page_whose_job_survived_the_ack(lite: Setup) -> None:
+    rt, clock, smtp, _hook = lite
     smtp.refuse = True
     n = declare(rt)
     drain(rt)
@@ -417,10 +431,10 @@ def test_recheck_in_the_claim_drops_a_page_whose_job_survived_the_ack(setup: Set
     assert smtp.messages == []
 
 
-def test_ack_link_token_names_the_incident_and_expires(setup: Setup) -> None:
+def test_ack_link_token_names_the_incident_and_expires(lite: Setup) -> None:
     from warroom.core.security import unsign
 
-    rt, _clock, smtp, _hook = setup
+    rt, _clock, smtp, _hook = lite
     n = declare(rt)
     drain(rt)
     text = smtp.messages[0].get_content()
@@ -450,10 +464,10 @@ def test_channel_rate_limit_defers_pages_beyond_the_limit(
     assert len(smtp.to("alice@example.com")) == 4
 
 
-def test_dead_delivery_can_be_retried(setup: Setup) -> None:
+def test_dead_delivery_can_be_retried(lite: Setup) -> None:
     from warroom.notify import service as notify
 
-    rt, _clock, _smtp, hook = setup
+    rt, _clock, _smtp, hook = lite
     hook.respond = lambda _n, _r: (400, {})
     n = declare(rt, "P2")
     drain(rt)
@@ -467,8 +481,8 @@ def test_dead_delivery_can_be_retried(setup: Setup) -> None:
     assert len(hook.ok) == 1
 
 
-def test_incident_row_keeps_the_policy_snapshot(setup: Setup) -> None:
-    rt, _clock, _smtp, _hook = setup
+def test_incident_row_keeps_the_policy_snapshot(lite: Setup) -> None:
+    rt, _clock, _smtp, _hook = lite
     n = declare(rt)
     drain(rt)
     with rt.db.read() as s:
@@ -479,8 +493,8 @@ def test_incident_row_keeps_the_policy_snapshot(setup: Setup) -> None:
         assert (inc.escalation_round, inc.escalation_level) == (0, 0)
 
 
-def test_a_delivery_whose_job_was_cancelled_by_hand_is_requeued(setup: Setup) -> None:
-    rt, clock, smtp, _hook = setup
+def test_a_delivery_whose_job_was_cancelled_by_hand_is_requeued(lite: Setup) -> None:
+    rt, clock, smtp, _hook = lite
     smtp.refuse = True
     n = declare(rt)
     drain(rt)
@@ -495,8 +509,8 @@ def test_a_delivery_whose_job_was_cancelled_by_hand_is_requeued(setup: Setup) ->
     assert [d.state for d in deliveries(rt, n) if d.channel == "email"] == ["sent"]
 
 
-def test_next_level_fires_on_time_while_the_first_channels_keep_failing(setup: Setup) -> None:
-    rt, clock, smtp, hook = setup
+def test_next_level_fires_on_time_while_the_first_channels_keep_failing(lite: Setup) -> None:
+    rt, clock, smtp, hook = lite
     hook.respond = lambda _n, _r: (503, {})
     smtp.refuse = True
     n = declare(rt)
@@ -532,9 +546,9 @@ def _id(rt: Runtime, number: int) -> int:
         return incidents.get_or_raise(s, number=number).id
 
 
-def test_clock_moved_back_never_pages_a_level_early(setup: Setup) -> None:
+def test_clock_moved_back_never_pages_a_level_early(lite: Setup) -> None:
     # RELIABILITY R9: a level job that wakes before its due time (clock went back) waits
-    rt, clock, smtp, _hook = setup
+    rt, clock, smtp, _hook = lite
     n = declare(rt)
     drain(rt)
     with rt.db.transaction() as s:  # the level-2 job is claimable now, but not due by the clock
