@@ -266,10 +266,23 @@ def test_pool_runbook_shows_twenty_idle_connections_by_state(
                 "idle-in-transaction",
             },
         )
+        # the mitigation runs too (nothing is old enough to terminate: the SQL and binds are valid)
+        fix = execute(
+            rt,
+            rb,
+            params={"application": "pool-test", "idle_minutes": "5"},
+            actor="carol",
+            select=["terminate-idle-in-transaction"],
+            confirmed={"terminate-idle-in-transaction"},
+        )
         with rt.db.read() as s:
             rows = {
                 r.step_id: r for r in s.scalars(select(StepRun).where(StepRun.run_id == run.id))
             }
+            (fixed,) = s.scalars(select(StepRun).where(StepRun.run_id == fix.id)).all()
+        assert all(not c.closed for c in conns)
+    assert fix.outcome == "succeeded", fixed.output
+    assert "(0 rows)" in fixed.output
     assert run.outcome == "succeeded", {k: r.output for k, r in rows.items()}
     by_state = {
         line.rsplit(None, 1)[0].strip(): int(line.rsplit(None, 1)[1])
