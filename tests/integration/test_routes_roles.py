@@ -12,6 +12,7 @@ import asyncio
 import re
 import warnings
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -121,6 +122,10 @@ def app_and_tokens(
         revoked_user = auth.create_user(s, name="u-revoked", role="admin", now=rt.now())
         tokens["revoked"], row = auth.issue_token(s, user=revoked_user, name="t", now=rt.now())
         auth.revoke_token(s, token_id=row.id, now=rt.now())
+        expired = auth.create_user(s, name="u-expired", role="admin", now=rt.now())
+        tokens["expired"] = auth.create_token(
+            s, user=expired, name="t", now=rt.now(), expires_at=rt.now() - timedelta(seconds=1)
+        )
         disabled = auth.create_user(s, name="u-disabled", role="admin", now=rt.now())
         tokens["disabled"] = auth.create_token(s, user=disabled, name="t", now=rt.now())
         disabled.disabled = True
@@ -149,6 +154,8 @@ def test_every_route_is_public_or_guarded_and_rejects_missing_or_small_roles(
             ("garbage token", {"Authorization": "Bearer wrt_not-a-real-token"}, 401),
             ("revoked token", {"Authorization": f"Bearer {tokens['revoked']}"}, 401),
             ("disabled user", {"Authorization": f"Bearer {tokens['disabled']}"}, 401),
+            ("expired token", {"Authorization": f"Bearer {tokens['expired']}"}, 401),
+            ("token in a basic header", {"Authorization": f"Basic {tokens['admin']}"}, 401),
         ]
         for role in ROLES:
             if role.rank < needed.rank:

@@ -22,7 +22,13 @@ if TYPE_CHECKING:
     from warroom.jobs.runtime import Runtime
 
 user_app = typer.Typer(
-    help="Users and their roles (viewer, responder, commander, admin).", no_args_is_help=True
+    help=(
+        "Users and their roles (viewer, responder, commander, admin). Users are added here, "
+        "or come from `people:` in warroom.yaml with the `role:` given there: `user sync` "
+        "creates them all, and `token create PERSON` creates one on first use. The database "
+        "is the authority afterwards (`user sync --update-roles` re-applies config roles)."
+    ),
+    no_args_is_help=True,
 )
 token_app = typer.Typer(
     help="API tokens: shown once at creation, stored hashed.", no_args_is_help=True
@@ -213,7 +219,11 @@ def token_create(
     ] = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Create an API token for a user and print it once; only its hash is stored."""
+    """Create an API token for a user and print it once; only its hash is stored.
+
+    USER may be a person id from warroom.yaml `people:` that has no user yet:
+    the user is created with the role from the config file.
+    """
     with handled():
         from warroom.auth import service as auth
 
