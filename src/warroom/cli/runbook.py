@@ -94,6 +94,7 @@ def list_(runbooks: DirOpt = None, as_json: JsonOpt = False) -> None:
             _echo_json({"runbooks": items, "problems": [p.as_dict() for p in catalog.problems]})
             return
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
         table = Table(box=None, header_style="bold")
@@ -101,12 +102,17 @@ def list_(runbooks: DirOpt = None, as_json: JsonOpt = False) -> None:
             table.add_column(col)
         for it in items:
             table.add_row(
-                it["id"],
-                it["title"],
-                it["severity"],
-                it["owner"] or "-",
-                str(it["steps"]),
-                it["review_due"] or "-",
+                *(
+                    escape(str(v))
+                    for v in (
+                        it["id"],
+                        it["title"],
+                        it["severity"],
+                        it["owner"] or "-",
+                        it["steps"],
+                        it["review_due"] or "-",
+                    )
+                )
             )
         Console().print(table)
         for problem in catalog.problems:
@@ -128,10 +134,11 @@ def show(
             _echo_json(data)
             return
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
         con = Console(highlight=False)
-        con.print(f"[bold]{rb.title}[/bold]  ({rb.id}, {rb.path})", markup=True)
+        con.print(f"[bold]{escape(rb.title)}[/bold]  ({escape(rb.id)}, {escape(str(rb.path))})")
         con.print(
             f"owner {rb.owner or '-'} · severity {rb.severity} · services "
             f"{', '.join(rb.services) or '-'} · last reviewed {rb.last_reviewed or 'never'}"
@@ -155,7 +162,8 @@ def show(
             flags = " ".join(f for f, on in (("auto", s.auto), ("mutates", s.mutates)) if on) + (
                 f" conn={s.conn}" if s.conn else ""
             )
-            table.add_row(s.id, s.phase.value, s.kind.value, flags.strip(), str(s.line), s.title)
+            cells = (s.id, s.phase.value, s.kind.value, flags.strip(), str(s.line), s.title)
+            table.add_row(*(escape(c) for c in cells))
         con.print(table)
         for problem in rb.problems:
             typer.echo(str(problem), err=True)
