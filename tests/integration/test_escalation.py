@@ -563,3 +563,45 @@ def test_clock_moved_back_never_pages_a_level_early(lite: Setup) -> None:
     drain(rt)
     assert len(smtp.to("carol@example.com")) == 1
     assert len([d for d in deliveries(rt, n) if d.recipient == "carol"]) == 1
+
+
+def test_level_channel_choice_and_whole_team_targets(
+    sqlite_url: str,
+    make_runtime: Callable[..., Runtime],
+    clock: FrozenClock,
+    sinks: tuple[SmtpSink, FakeChatServer],
+    env_secret: None,
+) -> None:
+    smtp, hook = sinks
+    cfg = paging_config(smtp.port, hook.url)
+    cfg["escalation_policies"]["page-oncall"] = {
+        "levels": [
+            {"notify": ["schedule:primary"], "channels": ["hook"]},  # chat only for level 1
+            {"notify": ["team:devops-team"], "after": "5m"},  # every member
+        ]
+    }
+    rt = make_runtime(sqlite_url, cfg, clock)
+    n = declare(rt)
+    drain(rt)
+    assert smtp.messages == [] and len(hook.ok) == 1
+    clock.advance(timedelta(minutes=5))
+    drain(rt)
+    assert len(smtp.to("alice@example.com")) == 1 and len(smtp.to("bob@example.com")) == 1
+    assert sorted({d.recipient for d in deliveries(rt, n) if d.level == 1}) == ["alice", "bob"]
+
+
+def test_nobody_on_call_is_written_on_the_timeline(
+    sqlite_url: str,
+    make_runtime: Callable[..., Runtime],
+    clock: FrozenClock,
+    sinks: tuple[SmtpSink, FakeChatServer],
+    env_secret: None,
+) -> None:
+    smtp, hook = sinks
+    cfg = paging_config(smtp.port, hook.url)
+    cfg["schedules"][0]["layers"][0]["restrict"] = {"days": ["sat"], "from": "00:00", "to": "01:00"}
+    rt = make_runtime(sqlite_url, cfg, clock)  # the frozen clock is a Monday
+    n = declare(rt)
+    drain(rt)
+    level = events(rt, n, "escalation.level")[0]
+    assert "nobody is on call for schedule 'primary'" in level.text
