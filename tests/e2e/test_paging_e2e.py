@@ -24,7 +24,6 @@ from tests.fakes.paging import (
     incident,
     runtime_for,
     server_config,
-    wait_until,
 )
 from tests.fakes.receivers import FakeChatServer, SmtpSink, chat_server, smtp_server
 from tests.support import TEST_SECRET_KEY, Server, create_user_token, run_server
