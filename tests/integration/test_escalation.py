@@ -605,3 +605,15 @@ def test_nobody_on_call_is_written_on_the_timeline(
     drain(rt)
     level = events(rt, n, "escalation.level")[0]
     assert "nobody is on call for schedule 'primary'" in level.text
+
+
+def test_secrets_in_an_incident_title_are_redacted_from_pages(lite: Setup) -> None:
+    rt, _clock, smtp, hook = lite
+    secret = "AKIA" + "ABCDEFGHIJKLMNOP"
+    n = declare(rt, "P0", f"Leaked key {secret} in logs")
+    drain(rt)
+    mail = smtp.to("alice@example.com")[0]
+    assert secret not in str(mail["Subject"]) and secret not in mail.get_content()
+    assert secret not in hook.ok[0].body.decode()
+    assert all(secret not in d.subject + d.body for d in deliveries(rt, n))
+    assert "/ack/" in mail.get_content()

@@ -291,10 +291,10 @@ def page_info(
     war_room = {k: v for k, v in rt.config.war_room.model_dump().items() if v}
     return message.PageInfo(
         number=incident.number,
-        title=incident.title,
+        title=rt.redactor.redact(incident.title),  # pages leave the building: no secrets
         severity=incident.severity,
         status=incident.status,
-        services=list(incident.services or []),
+        services=[rt.redactor.redact(x) for x in incident.services or []],
         url=f"{public_url(rt)}/incidents/{incident.number}",
         ack_url=ack_url(rt, incident, recipient=recipient),
         war_room=war_room,
