@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from warroom.alerts.models import Alert
 from warroom.auth.models import Role
 from warroom.auth.service import Principal
-from warroom.core.errors import InvalidInput, PermissionDenied
+from warroom.core.errors import InvalidInput, PermissionDenied, WarroomError
+from warroom.core.logging import get_logger
 from warroom.incidents import comms, policy, timeline
 from warroom.incidents import service as incidents
 from warroom.incidents.models import Incident, Status
@@ -28,6 +29,7 @@ from warroom.web.deps import Commander, Responder, RuntimeDep, Viewer
 from warroom.web.pages import common, runbooks
 from warroom.web.pages.common import CsrfForm, field
 
+log = get_logger("warroom.web.incidents")
 router = APIRouter()
 PAGE_SIZE = 50
 STATUSES = [s.value for s in Status]
@@ -157,6 +159,16 @@ def incident_page(request: Request, number: int, rt: RuntimeDep, _viewer: Viewer
         )
         sev = policy.policy(rt.config, incident.severity)
     book = runbooks.for_incident(rt, incident.runbooks)
+    draft = ""
+    if incident.is_public:
+        # start the public update from the status-page template; the person edits it
+        try:
+            draft = comms.render(
+                rt.config, incident, "status_page", now=now, redactor=rt.redactor
+            ).body.strip()
+        except WarroomError as exc:
+            draft = ""
+            log.warning("status_template_failed", incident=number, error=exc.message)
     public_updates = [e for e in events if e.kind == statuspage.UPDATE_KIND and e.public]
     return common.render(
         request,
@@ -178,6 +190,7 @@ def incident_page(request: Request, number: int, rt: RuntimeDep, _viewer: Viewer
             "components": rt.config.status_page.components,
             "component_states": [st for st in statuspage.State],
             "public_updates": public_updates,
+            "public_draft": draft,
             "runbook": book,
             "now": now,
         },
