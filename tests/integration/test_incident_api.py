@@ -199,6 +199,25 @@ def test_declare_ack_status_note_resolve_records_every_event_in_order_with_actor
     r = cli("incident", "list", env=_cli_env(server, tok["responder"]))
     assert r.returncode == 0 and "Checkout" in r.stdout
 
+    # every change went into the audit log, whose chain verifies
+    r = cli("audit", "list", "--json", "--limit", "1000", env=server.env)
+    assert r.returncode == 0, r.stderr
+    actions = [
+        (e["action"], e["actor"])
+        for e in json.loads(r.stdout)["items"]
+        if e["target"] == f"incident:{n}"
+    ]
+    assert actions == [
+        ("incident.declare", responder),
+        ("incident.ack", responder),
+        ("incident.status", responder),
+        ("incident.status", responder),
+        ("incident.note", responder),
+        ("incident.resolve", commander),
+    ]
+    r = cli("audit", "verify", env=server.env)
+    assert r.returncode == 0, r.stderr
+
 
 def test_unacknowledged_p0_breaches_and_acknowledged_one_does_not(
     engine_server: Server,
