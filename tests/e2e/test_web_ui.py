@@ -355,6 +355,26 @@ def test_phone_sized_incident_page_puts_acknowledge_in_reach(browser: Any, serve
         phone.close()
 
 
+def test_pages_work_without_javascript(browser: Any, server: Server) -> None:
+    ctx = new_context(browser, java_script_enabled=False)
+    try:
+        page = ctx.new_page()
+        login(page, server)
+        number = declare(page, server, "Read and act without scripts", "P2")
+        page.get_by_label("Add a note").fill("Plain form post")
+        page.get_by_role("button", name="Add note").click()
+        page.locator("#timeline .event", has_text="Plain form post").wait_for()
+        page.get_by_role("button", name="Acknowledge").click()
+        page.locator("#timeline .event", has_text="Acknowledged by casey via web").wait_for()
+        for path in ("/", "/incidents", "/runbooks/web-diagnostics", "/oncall", "/status"):
+            page.goto(server.url + path)
+            assert page.locator("h1").first.inner_text().strip()
+        page.goto(f"{server.url}/incidents")
+        assert page.locator(f'a[href="/incidents/{number}"]').count() >= 1
+    finally:
+        ctx.close()
+
+
 XSS_NOTE = (
     '<script>window.__xss = 1</script> <img src=x onerror="window.__xss = 2"> '
     '<svg onload="window.__xss = 3"></svg> <a href="javascript:window.__xss=4">x</a>'
