@@ -173,11 +173,21 @@ def test_bad_input_gets_one_line_and_an_exit_code(
 def test_api_rejects_bad_instants_with_4xx(env: Env) -> None:
     server, e, *_ = env
     with server.client(e["WARROOM_TOKEN"]) as c:
-        for bad in ("x", "2026-13-01T00:00:00Z", "2026-11-04T10:00:00"):
+        for bad in (
+            "x",
+            "2026-13-01T00:00:00Z",
+            "2026-11-04T10:00:00",
+            "9999-12-31T23:59:59+00:00",
+            "0001-01-01T00:00:00+00:00",
+        ):
             r = c.get("/api/v1/oncall/primary", params={"at": bad})
             assert r.status_code == 422 and r.json()["error"]["field"] == "at"
         assert c.get("/api/v1/oncall/primary", params={"days": 9999}).status_code == 422
         assert c.get("/api/v1/oncall/nosuch.ics").status_code == 404
+        assert c.get("/api/v1/incidents/99999999999/deliveries").status_code == 422
+        assert c.post("/api/v1/deliveries/99999999999/retry").status_code == 422
+        assert c.delete("/api/v1/oncall/primary/overrides/99999999999").status_code == 422
+        assert c.get("/api/v1/oncall/" + "x" * 3000).status_code == 404
     with server.client() as anon:
         assert anon.get("/api/v1/oncall/primary").status_code == 401
 

@@ -23,7 +23,7 @@ def get_schedule(config: Config, schedule_id: str) -> Schedule:
     found = config.schedule(schedule_id)
     if found is None:
         known = ", ".join(s.id for s in config.schedules) or "none configured"
-        raise NotFound(f"unknown schedule {schedule_id!r} (known: {known})", field="schedule")
+        raise NotFound(f"unknown schedule {schedule_id[:100]!r} (known: {known})", field="schedule")
     return found
 
 

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Query, Response
+from fastapi import APIRouter, FastAPI, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -31,6 +31,8 @@ from warroom.web.deps import Responder, RuntimeDep, Viewer, public
 
 router = APIRouter(prefix="/api/v1", tags=["oncall"])
 MAX_DAYS = 366
+MIN_YEAR, MAX_YEAR = 1971, 2999  # keeps every date computation far from datetime's limits
+Id = Annotated[int, Path(ge=1, le=2_000_000_000)]
 
 
 def parse_at(value: str | None, rt_now: datetime, *, field: str = "at") -> datetime:
@@ -47,6 +49,8 @@ def parse_at(value: str | None, rt_now: datetime, *, field: str = "at") -> datet
         ) from None
     if at.tzinfo is None:
         raise InvalidInput(f"{field}: the time needs a UTC offset (or Z)", field=field)
+    if not MIN_YEAR <= at.year <= MAX_YEAR:
+        raise InvalidInput(f"{field}: year must be between {MIN_YEAR} and {MAX_YEAR}", field=field)
     return at
 
 
@@ -205,7 +209,7 @@ def overrides_add(
 
 @router.delete("/oncall/{schedule}/overrides/{override_id}")
 def overrides_delete(
-    schedule: str, override_id: int, rt: RuntimeDep, principal: Responder
+    schedule: str, override_id: Id, rt: RuntimeDep, principal: Responder
 ) -> dict[str, Any]:
     with rt.db.transaction() as s:
         row = oncall.cancel_override(
@@ -215,7 +219,7 @@ def overrides_delete(
 
 
 @router.get("/incidents/{number}/deliveries")
-def incident_deliveries(number: int, rt: RuntimeDep, _p: Viewer) -> dict[str, Any]:
+def incident_deliveries(number: Id, rt: RuntimeDep, _p: Viewer) -> dict[str, Any]:
     """The delivery log of one incident: who, how, state, attempts, last error."""
     with rt.db.read() as s:
         incident = incidents.get_or_raise(s, number=number)
@@ -239,7 +243,7 @@ def deliveries(
 
 
 @router.post("/deliveries/{delivery_id}/retry")
-def delivery_retry(delivery_id: int, rt: RuntimeDep, principal: Responder) -> dict[str, Any]:
+def delivery_retry(delivery_id: Id, rt: RuntimeDep, principal: Responder) -> dict[str, Any]:
     """Send a dead (or failed/cancelled) delivery again through the queue."""
     with rt.db.transaction() as s:
         d = notify.get_or_raise(s, delivery_id)
