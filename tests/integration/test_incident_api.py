@@ -316,6 +316,14 @@ def test_severity_change_recomputes_the_clock_and_updates_render_from_config(
             "status.update",
         ]
     with server.client(tok["viewer"]) as v:
+        table = v.get("/api/v1/severities").json()
+        assert [(i["severity"], i["respond_within_seconds"]) for i in table["items"]] == [
+            ("P0", 2),
+            ("P1", 3600),
+            ("P2", 4 * 3600),
+            ("P3", 24 * 3600),
+        ]
+        assert table["items"][0]["name"] == "Critical"
         assert v.get(f"/api/v1/incidents/{n}").status_code == 200
         denied = v.post(f"/api/v1/incidents/{n}/notes", json={"text": "hi"})
         assert denied.status_code == 403

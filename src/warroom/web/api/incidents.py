@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, FastAPI, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -31,6 +31,7 @@ from warroom.store import audit
 from warroom.web.deps import Commander, JsonBody, Responder, RuntimeDep, Viewer
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
+policy_router = APIRouter(prefix="/api/v1", tags=["incidents"])
 
 Number = Annotated[int, Path(ge=1, le=2_000_000_000, description="incident number")]
 Json = Annotated[None, JsonBody]
@@ -90,6 +91,29 @@ class UpdateIn(_In):
     message: Annotated[str, Field(max_length=comms.MAX_MESSAGE)] = ""
     public: bool = False
     public_title: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+
+
+def install(app: FastAPI) -> None:
+    app.include_router(policy_router)
+
+
+@policy_router.get("/severities")
+def severities(rt: RuntimeDep, who: Viewer) -> dict[str, Any]:
+    """The severity policy table from config (the README's table unless overridden)."""
+    items = []
+    for sev in policy.SEVERITIES:
+        p = policy.policy(rt.config, sev)
+        items.append(
+            {
+                "severity": sev,
+                "name": p.name,
+                "description": p.description,
+                "respond_within_seconds": int(p.respond_within.total_seconds()),
+                "escalation": p.escalation or None,
+                "postmortem": p.postmortem,
+            }
+        )
+    return {"items": items, "war_room": comms.war_room(rt.config)}
 
 
 def _audit(
