@@ -20,12 +20,10 @@ from sqlalchemy.orm import Session
 
 from warroom.auth.models import ApiToken, Role, User
 from warroom.config.schema import Config
-from warroom.core.clock import as_utc
 from warroom.core.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from warroom.core.security import hash_password, hash_token, new_token, verify_password
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
-LAST_USED_GRANULARITY = timedelta(minutes=1)
 TOKEN_PREFIX = "wrt"  # noqa: S105 - a public prefix, not a secret
 
 
@@ -262,9 +260,6 @@ def authenticate_token(session: Session, token: str, *, now: datetime) -> Princi
     user = session.get(User, row.user_id)
     if user is None or user.disabled:
         raise Unauthenticated("invalid or missing API token")
-    # coarse on purpose: one write a minute per token, not one per request
-    if row.last_used_at is None or as_utc(row.last_used_at) < now - LAST_USED_GRANULARITY:
-        row.last_used_at = now
     return Principal(name=user.name, role=Role(user.role), user_id=user.id, via="token")
 
 

@@ -16,8 +16,11 @@ from warroom.auth import service as auth
 from warroom.auth.models import Role
 from warroom.auth.service import Principal
 from warroom.core.errors import PermissionDenied, Unauthenticated
+from warroom.core.logging import get_logger
 from warroom.jobs.runtime import Runtime
 from warroom.web.errors import UnsupportedMediaType
+
+log = get_logger("warroom.auth")
 
 SESSION_COOKIE = "__Host-warroom"
 SESSION_COOKIE_INSECURE = "warroom_session"  # plain-HTTP development (no __Host- prefix allowed)
@@ -57,8 +60,17 @@ def current_principal(request: Request, rt: RuntimeDep) -> Principal:
         return cached
     token = _bearer(request)
     if token is not None:
-        with rt.db.read() as s:  # a read: no write lock on SQLite
-            principal = auth.authenticate_token(s, token, now=rt.now())
+        try:
+            with rt.db.read() as s:  # a read: no write lock on SQLite
+                principal = auth.authenticate_token(s, token, now=rt.now())
+        except Unauthenticated:
+            # who tried, from where: the token itself is never logged
+            log.warning(
+                "auth_failed",
+                path=request.url.path,
+                client=request.client.host if request.client else None,
+            )
+            raise
         request.state.principal = principal
         return principal
     session_auth: Callable[[Request, Runtime], Principal | None] | None = getattr(
