@@ -463,8 +463,15 @@ def test_cli_reports_bad_input_and_missing_token_in_one_line(
     env = _cli_env(server, tok["responder"])
     r = cli("incident", "declare", "--title", "x", "--severity", "P7", env=env)
     assert r.returncode == 2 and "severity" in r.stderr and "Traceback" not in r.stderr
-    r = cli("incident", "show", "42", env=env)
-    assert r.returncode == 4 and "incident 42 does not exist" in r.stderr
+    with server.client(tok["responder"]) as c:
+        n = c.post("/api/v1/incidents", json={"title": "edit me", "severity": "P3"}).json()
+    r = cli("incident", "edit", str(n["number"]), "--impact", "none yet", "--json", env=env)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["customer_impact"] == "none yet"
+    r = cli("incident", "edit", str(n["number"]), env=env)
+    assert r.returncode == 2 and "nothing to change" in r.stderr
+    r = cli("incident", "show", "4242", env=env)
+    assert r.returncode == 4 and "incident 4242 does not exist" in r.stderr
     r = cli("incident", "list", env={**env, "WARROOM_TOKEN": ""})
     assert r.returncode == 4 and "WARROOM_TOKEN" in r.stderr
     r = cli("incident", "list", env={**env, "WARROOM_URL": "http://127.0.0.1:9"})

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from warroom.cli.errors import handled
+from warroom.cli.errors import fail, handled
 
 app = typer.Typer(
     help="Incidents: declare, list, show, acknowledge, status, severity, notes, roles, updates.",
@@ -329,3 +329,37 @@ def update(
         if not as_json:
             typer.echo(data["text"], nl=False)
             typer.echo(f"\n(recorded as event {data['id']} on #{number})", err=True)
+
+
+@app.command("edit")
+def edit(
+    number: NumberArg,
+    summary: Annotated[str | None, typer.Option(help="what we know so far")] = None,
+    impact: Annotated[str | None, typer.Option(help="customer impact")] = None,
+    service: Annotated[
+        list[str] | None, typer.Option("--service", help="affected services (replaces the list)")
+    ] = None,
+    runbook: Annotated[
+        list[str] | None, typer.Option("--runbook", help="linked runbooks (replaces the list)")
+    ] = None,
+    as_json: JsonOpt = False,
+    url: UrlOpt = None,
+) -> None:
+    """Update summary, customer impact, services or linked runbooks (only the options given)."""
+    with handled():
+        body: dict[str, Any] = {}
+        if summary is not None:
+            body["summary"] = summary
+        if impact is not None:
+            body["customer_impact"] = impact
+        if service:
+            body["services"] = service
+        if runbook:
+            body["runbooks"] = runbook
+        if not body:
+            fail("nothing to change", hint="give --summary, --impact, --service or --runbook")
+        data = _action(number, "details", body, as_json, url)
+        if not as_json:
+            typer.echo(f"#{number} updated")
+            if data.get("services"):
+                typer.echo("services: " + ", ".join(data["services"]))
