@@ -263,3 +263,18 @@ def test_every_page_renders_for_a_viewer(
     # declaring needs the responder role; a viewer gets a page that says so
     r = viewer.get("/incidents/new")
     assert r.status_code == 403 and "responder role" in r.text
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_an_edited_runbook_shows_up_on_the_next_page_view(
+    rt: Runtime, as_user: Callable[[str], TestClient]
+) -> None:
+    c = as_user("resp")
+    assert "Restart web" in c.get("/runbooks").text
+    path = rt.settings.runbooks_path / "restart-web.md"
+    path.write_text(RUNBOOK.replace("title: Restart web", "title: Restart the web tier"))
+    assert "Restart the web tier" in c.get("/runbooks").text
+    (rt.settings.runbooks_path / "second.md").write_text(
+        RUNBOOK.replace("id: restart-web", "id: second").replace("Restart web", "Second book")
+    )
+    assert "Second book" in c.get("/runbooks").text

@@ -8,10 +8,12 @@ allowlist, so a runbook can never inject script into the page.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
+from pathlib import Path
 from typing import Any
 
 import nh3
@@ -91,9 +93,40 @@ class Listing:
     error: str = ""
 
 
+_cache: dict[Path, tuple[tuple[tuple[str, int, int], ...], Catalog]] = {}
+_cache_lock = threading.Lock()
+
+
+def _signature(root: Path) -> tuple[tuple[str, int, int], ...]:
+    """Names, sizes and mtimes of the folder's Markdown files: cheap to take, changes on edit."""
+    out = []
+    for file in root.rglob("*.md"):
+        try:
+            st = file.stat()
+        except OSError:  # removed while we looked: the next load sees the new folder
+            continue
+        out.append((str(file), st.st_size, st.st_mtime_ns))
+    return tuple(sorted(out))
+
+
 def load(rt: Runtime) -> Catalog:
-    """The runbook folder as the loader sees it. Raises InvalidInput if it is missing."""
-    return loader.load_folder(rt.settings.runbooks_path)
+    """The runbook folder as the loader sees it. Raises InvalidInput if it is missing.
+
+    Parsing a folder takes tens of milliseconds, and every dashboard view needs
+    it, so the catalog is kept until a file in the folder changes.
+    """
+    root = rt.settings.runbooks_path
+    if not root.is_dir():
+        return loader.load_folder(root)  # raises the loader's own clear error
+    signature = _signature(root)
+    with _cache_lock:
+        hit = _cache.get(root)
+    if hit is not None and hit[0] == signature:
+        return hit[1]
+    catalog = loader.load_folder(root)
+    with _cache_lock:
+        _cache[root] = (signature, catalog)
+    return catalog
 
 
 def listing(rt: Runtime) -> Listing:
