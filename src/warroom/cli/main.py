@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -147,27 +148,38 @@ def _safe_url(url: str) -> str:
     return Redactor().redact(url)
 
 
-def _attach() -> None:
+def _import(module_name: str) -> object | None:
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            return None  # a domain without CLI commands
+        raise
+
+
+def attach(argv: list[str] | None = None) -> None:
+    """Attach sub-apps. With a sub-command named in argv, only its module is imported.
+
+    `warroom runbook run …` then pays for the runbook module alone; `warroom
+    --help` (no sub-command) still lists everything.
+    """
+    wanted = next((a for a in (argv or []) if not a.startswith("-")), None)
+    known = {name for _, _, name in SUBAPPS} | {name for _, name in TOP_LEVEL}
+    only = wanted if wanted in known else None
     for module_name, attr, name in SUBAPPS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue  # not built yet
-            raise
-        app.add_typer(getattr(module, attr), name=name)
+        if only is not None and name != only:
+            continue
+        module = _import(module_name)
+        if module is not None:
+            app.add_typer(getattr(module, attr), name=name)
     for module_name, attr in TOP_LEVEL:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue
-            raise
-        app.command(name=attr)(getattr(module, attr))
-
-
-_attach()
+        if only is not None and attr != only:
+            continue
+        module = _import(module_name)
+        if module is not None:
+            app.command(name=attr)(getattr(module, attr))
 
 
 def run() -> None:
+    attach(sys.argv[1:])
     app()
