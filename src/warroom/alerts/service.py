@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from warroom.alerts.models import Alert
@@ -179,7 +179,11 @@ def ingest(
     catalog: Catalog | None,
     redactor: Redactor | None = None,
 ) -> IngestResult:
-    """Store a batch and act on it. Raises InvalidInput for a batch that cannot be stored."""
+    """Store a batch and act on it, in the caller's transaction.
+
+    New alerts, timeline events and jobs are inserted as batches (one
+    statement each); only incidents that open go through incidents.create.
+    """
     result = IngestResult(received=len(alerts))
     if not alerts:
         return result
@@ -192,38 +196,18 @@ def ingest(
     actor = f"integration:{integration.id}"
     existing = _existing(session, integration.id, [a.fingerprint for a in alerts])
 
-    firing: list[tuple[Alert, Normalized, Decision]] = []  # new or re-fired: join/open
+    firing: list[tuple[Alert | None, Normalized, Decision]] = []  # new (None) or re-fired
+    new_quiet: list[tuple[Normalized, Decision]] = []  # first seen already resolved
     resolved_rows: list[Alert] = []
     acked_rows: list[Alert] = []
-    new_rows: list[Alert] = []
     for a, d in zip(alerts, decisions, strict=True):
         row = existing.get(a.fingerprint)
         if row is None:
-            if a.status == AlertStatus.ACKNOWLEDGED:
-                continue  # nothing to acknowledge (PagerDuty answers 202 too)
-            row = Alert(
-                integration_id=integration.id,
-                fingerprint=a.fingerprint,
-                status=a.status.value,
-                name=a.name[:300],
-                summary=a.summary,
-                labels=a.labels,
-                annotations=a.annotations,
-                source_severity=a.source_severity[:50],
-                generator_url=a.generator_url,
-                starts_at=a.starts_at or now,
-                ends_at=(a.ends_at or now) if a.status == AlertStatus.RESOLVED else None,
-                first_seen=now,
-                last_seen=now,
-                count=1,
-                group_key=d.group_key,
-                runbook_id=d.runbook,
-                route_index=d.route_index,
-            )
-            new_rows.append(row)
-            result.created += 1
             if a.status == AlertStatus.FIRING:
-                firing.append((row, a, d))
+                firing.append((None, a, d))
+            elif a.status == AlertStatus.RESOLVED:
+                new_quiet.append((a, d))
+            # acknowledging an alert never seen: nothing to do (PagerDuty answers 202 too)
             continue
         result.updated += 1
         outcome = _apply(row, a, now=now, result=result)
@@ -234,11 +218,8 @@ def ingest(
             resolved_rows.append(row)
         elif outcome == "acked":
             acked_rows.append(row)
-    if new_rows:
-        session.add_all(new_rows)
-    session.flush()  # one batch of inserts / updates
 
-    _join_or_open(
+    incident_of = _join_or_open(
         session,
         config=config,
         firing=firing,
@@ -247,56 +228,108 @@ def ingest(
         result=result,
         redactor=redactor,
     )
+    specs: list[tuple[Normalized, Decision, int | None]] = [
+        (a, d, incident_of[d.group_key]) for row, a, d in firing if row is None
+    ]
+    specs += [(a, d, None) for a, d in new_quiet]
+    inserted = _insert_alerts(session, integration.id, specs, now=now)
+    result.created = len(inserted)
+    diag: list[tuple[Alert, int, str]] = []
+    for row, _a, d in firing:
+        if row is not None:
+            row.incident_id = incident_of[d.group_key]
+            if d.runbook:
+                diag.append((row, incident_of[d.group_key], d.runbook))
+    for row in inserted:
+        if row.incident_id is not None and row.runbook_id:
+            diag.append((row, row.incident_id, row.runbook_id))
+    _enqueue_diagnostics(session, diag, now=now)
+    session.flush()
     _acknowledge(session, acked_rows, now=now, actor=actor, integration=integration)
     _settle(session, config=config, rows=resolved_rows, now=now, actor=actor, result=result)
-    for a in alerts:
-        row = existing.get(a.fingerprint)
-        result.fingerprints[a.fingerprint] = row.incident_id if row is not None else None
-    for row, _a, _d in firing:
+    for row in [*existing.values(), *inserted]:
         result.fingerprints[row.fingerprint] = row.incident_id
     return result
+
+
+def _insert_alerts(
+    session: Session,
+    integration_id: str,
+    specs: list[tuple[Normalized, Decision, int | None]],
+    *,
+    now: datetime,
+) -> list[Alert]:
+    """One multi-row INSERT .. RETURNING for the batch's new alerts."""
+    if not specs:
+        return []
+    rows = [
+        {
+            "integration_id": integration_id,
+            "fingerprint": a.fingerprint,
+            "status": a.status.value,
+            "name": a.name[:300],
+            "summary": a.summary,
+            "labels": a.labels,
+            "annotations": a.annotations,
+            "source_severity": a.source_severity[:50],
+            "generator_url": a.generator_url,
+            "starts_at": a.starts_at or now,
+            "ends_at": (a.ends_at or now) if a.status == AlertStatus.RESOLVED else None,
+            "first_seen": now,
+            "last_seen": now,
+            "count": 1,
+            "group_key": d.group_key,
+            "incident_id": incident_id,
+            "runbook_id": d.runbook,
+            "route_index": d.route_index,
+        }
+        for a, d, incident_id in specs
+    ]
+    stmt = insert(Alert).returning(Alert, sort_by_parameter_order=True)
+    return list(session.scalars(stmt, rows).all())
 
 
 def _join_or_open(
     session: Session,
     *,
     config: Config,
-    firing: list[tuple[Alert, Normalized, Decision]],
+    firing: list[tuple[Alert | None, Normalized, Decision]],
     now: datetime,
     actor: str,
     result: IngestResult,
     redactor: Redactor | None,
-) -> None:
+) -> dict[str, int]:
+    """The incident id of every group with firing alerts (joined or opened); timeline events."""
     if not firing:
-        return
-    by_group: dict[str, list[tuple[Alert, Normalized, Decision]]] = defaultdict(list)
+        return {}
+    by_group: dict[str, list[tuple[Alert | None, Normalized, Decision]]] = defaultdict(list)
     for item in firing:
         by_group[item[2].group_key].append(item)
     open_by_key = _open_incidents(session, list(by_group))
-    events: list[TimelineEvent] = []
-    diag: list[tuple[Alert, int, str]] = []
+    events: list[dict[str, Any]] = []
+    out: dict[str, int] = {}
     for key, items in by_group.items():
-        _first_row, first, d = items[0]
+        _row, first, d = items[0]
         incident = open_by_key.get(key)
         runbooks = list(dict.fromkeys(i[2].runbook for i in items if i[2].runbook))
         if incident is None:
             services = [d.service] if d.service else []
+            title = _title(first, d)
+            summary = first.annotations.get("description", "")
+            if redactor is not None:
+                title, summary = redactor.redact(title), redactor.redact(summary)
             incident = incidents.create(
                 session,
                 config=config,
-                title=redactor.redact(_title(first, d)) if redactor else _title(first, d),
+                title=title,
                 severity=d.severity,
                 actor=actor,
                 now=now,
                 services=services,
                 runbooks=runbooks,
-                summary=(
-                    redactor.redact(first.annotations.get("description", ""))
-                    if redactor
-                    else first.annotations.get("description", "")
-                )[: incidents.MAX_TEXT],
+                summary=summary[: incidents.MAX_TEXT],
                 source="alert",
-                detected_at=min((i[0].starts_at or now) for i in items),
+                detected_at=min((i[1].starts_at or now) for i in items),
                 group_key=key,
                 escalation_policy=d.route.escalation,
                 redactor=redactor,
@@ -316,15 +349,14 @@ def _join_or_open(
             if missing:
                 incident.runbooks = [*(incident.runbooks or []), *missing]
             result.joined.append(incident.number)
-        for row, _a, _d in items:
-            row.incident_id = incident.id
-        names = [r.name or r.fingerprint for r, _a, _d in items]
+        out[key] = incident.id
+        names = [a.name or a.fingerprint for _r, a, _d in items]
         text_ = f"{len(items)} alert(s) firing: " + ", ".join(names[:LIST_IN_EVENT])
         if len(names) > LIST_IN_EVENT:
             text_ += f" and {len(names) - LIST_IN_EVENT} more"
         data: dict[str, Any] = {
             "group_key": key,
-            "fingerprints": [r.fingerprint for r, _a, _d in items][:LIST_IN_EVENT],
+            "fingerprints": [a.fingerprint for _r, a, _d in items][:LIST_IN_EVENT],
             "count": len(items),
             "severity": d.severity,
             "route": d.route_index,
@@ -334,25 +366,21 @@ def _join_or_open(
         if redactor is not None:
             text_ = redactor.redact(text_)
             data = cast(dict[str, Any], redactor.redact_obj(data))
-        # built here and flushed once for the whole batch (timeline.add flushes per event)
         events.append(
-            TimelineEvent(
-                incident_id=incident.id,
-                at=now,
-                kind=EV_FIRING,
-                actor=actor,
-                text=text_,
-                data=data,
-                public=False,
-            )
+            {
+                "incident_id": incident.id,
+                "at": now,
+                "kind": EV_FIRING,
+                "actor": actor,
+                "text": text_,
+                "data": data,
+                "public": False,
+            }
         )
         incident.updated_at = now
-        for row, _a, dd in items:
-            if dd.runbook:
-                diag.append((row, incident.id, dd.runbook))
-    session.add_all(events)
-    _enqueue_diagnostics(session, diag, now=now)
-    session.flush()
+    # one INSERT for the batch's events (timeline.add flushes per event)
+    session.execute(insert(TimelineEvent), events)
+    return out
 
 
 def _enqueue_diagnostics(
@@ -379,24 +407,26 @@ def _enqueue_diagnostics(
             )
             if k is not None
         )
-    session.add_all(
-        Job(
-            kind=JOB_DIAGNOSTICS,
-            version=1,
-            payload={"alert_id": row.id, "incident_id": inc, "runbook": rb},
-            state=JobState.PENDING,
-            run_at=now,
-            dedup_key=key,
-            incident_id=inc,
-            max_attempts=DIAG_MAX_ATTEMPTS,
-            priority=200,
-            created_at=now,
-            updated_at=now,
-            attempts=0,
-        )
+    jobs = [
+        {
+            "kind": JOB_DIAGNOSTICS,
+            "version": 1,
+            "payload": {"alert_id": row.id, "incident_id": inc, "runbook": rb},
+            "state": JobState.PENDING,
+            "run_at": now,
+            "dedup_key": key,
+            "incident_id": inc,
+            "max_attempts": DIAG_MAX_ATTEMPTS,
+            "priority": 200,
+            "created_at": now,
+            "updated_at": now,
+            "attempts": 0,
+        }
         for key, (row, inc, rb) in keyed.items()
         if key not in taken
-    )
+    ]
+    if jobs:
+        session.execute(insert(Job), jobs)
 
 
 def _acknowledge(
