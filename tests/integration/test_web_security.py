@@ -254,6 +254,7 @@ def test_user_text_is_escaped_in_every_page(client: TestClient) -> None:
 BAD_INPUT = [
     ("post", "/incidents", {"title": "x", "severity": "P9"}, 422, "unknown severity"),
     ("post", "/incidents", {"severity": "P1"}, 422, "title is required"),
+    ("post", "/incidents", {"title": "x", "severity": "P1", "runbook": "ghost"}, 422, "runbook &#39;ghost&#39; does not exist"),
     ("post", "/incidents/{n}/notes", {"text": "   "}, 422, "text is required"),
     ("post", "/incidents/{n}/status", {"status": "sleeping"}, 422, "unknown status"),
     ("post", "/incidents/{n}/steps", {"runbook": "nope", "step": "x"}, 404, "runbook"),

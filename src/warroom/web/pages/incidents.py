@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from warroom.alerts.models import Alert
 from warroom.auth.models import Role
 from warroom.auth.service import Principal
-from warroom.core.errors import InvalidInput, PermissionDenied, WarroomError
+from warroom.core.errors import InvalidInput, NotFound, PermissionDenied, WarroomError
 from warroom.core.logging import get_logger
 from warroom.incidents import comms, policy, timeline
 from warroom.incidents import service as incidents
@@ -123,6 +123,11 @@ def declare(rt: RuntimeDep, who: Responder, form: CsrfForm) -> Response:
     service = field(form, "service", required=False, limit=100)
     runbook = field(form, "runbook", required=False, limit=100)
     summary = field(form, "summary", required=False)
+    if runbook:
+        try:
+            runbook = runbooks.get(rt, runbook).id
+        except NotFound:
+            raise InvalidInput(f"runbook {runbook!r} does not exist", field="runbook") from None
     now = rt.now()
     with rt.db.transaction() as s:
         incident = incidents.create(
