@@ -617,3 +617,31 @@ def test_secrets_in_an_incident_title_are_redacted_from_pages(lite: Setup) -> No
     assert secret not in hook.ok[0].body.decode()
     assert all(secret not in d.subject + d.body for d in deliveries(rt, n))
     assert "/ack/" in mail.get_content()
+
+
+def test_two_workers_in_parallel_page_each_incident_once(setup: Setup) -> None:
+    import threading
+
+    rt, _clock, smtp, hook = setup
+    numbers = [declare(rt, "P0", f"Parallel {i}") for i in range(12)]
+    workers = [Worker(rt, registry(), worker_id=f"w{i}") for i in range(2)]
+    errors: list[BaseException] = []
+
+    def run(w: Worker) -> None:
+        try:
+            for _ in range(3):
+                w.drain()
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors
+    ids = smtp.message_ids()
+    assert len(ids) == len(set(ids)) == 12
+    assert len(hook.keys()) == len(set(hook.keys())) == 12
+    for n in numbers:
+        assert sorted(d.state for d in deliveries(rt, n)) == ["sent", "sent"]
