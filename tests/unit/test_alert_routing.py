@@ -161,3 +161,22 @@ def test_bucket_refuses_over_rate_and_refills() -> None:
     assert info.value.retry_after >= 1
     b.take("x", rate=2, now=1.0)  # refilled
     b.take("y", rate=2, now=0.1)  # another integration has its own bucket
+
+
+def test_catalog_cache_reloads_only_when_a_file_changes(tmp_path: Path) -> None:
+    from warroom.alerts.routing import CatalogCache
+
+    book = tmp_path / "disk.md"
+    text = '---\nid: disk\ntitle: Disk\nowner: ops\ntriggers:\n  - alertname="{name}"\n---\n## Investigate\n'
+    book.write_text(text.format(name="DiskFull"))
+    cache = CatalogCache(tmp_path, check_every=2.0)
+    first = cache.get(monotonic=0.0)
+    assert first.matching({"alertname": "DiskFull"})
+    assert cache.get(monotonic=1.0) is first  # within check_every: no disk access at all
+    assert cache.get(monotonic=3.0) is first  # checked, nothing changed: same catalog
+    book.write_text(text.format(name="DiskAlmostFull") + "\n")
+    second = cache.get(monotonic=6.0)
+    assert second is not first
+    assert second.matching({"alertname": "DiskAlmostFull"}) and not second.matching(
+        {"alertname": "DiskFull"}
+    )
