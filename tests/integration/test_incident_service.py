@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -184,3 +185,43 @@ def test_timeline_rows_cannot_be_changed_or_deleted(
         with pytest.raises(DBAPIError, match="append-only"), rt.db.engine.begin() as conn:
             conn.execute(text(statement))
     assert _kinds(rt, 1) == [timeline.DECLARED]
+
+
+def test_concurrent_declares_get_distinct_numbers_and_concurrent_acks_one_event(
+    make_runtime: Callable[..., Runtime], db_url: str
+) -> None:
+    rt = make_runtime(db_url)
+    numbers: list[int] = []
+    errors: list[BaseException] = []
+
+    def declare_many() -> None:
+        try:
+            for _ in range(8):
+                numbers.append(_declare(rt, "P3"))
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=declare_many) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors
+    assert sorted(numbers) == list(range(1, 25))
+
+    barrier = threading.Barrier(4)
+    results: list[bool] = []
+
+    def ack(who: str) -> None:
+        barrier.wait(timeout=10)
+        with rt.db.transaction() as s:
+            inc = service.get_or_raise(s, number=1, for_update=True)
+            results.append(service.acknowledge(s, inc, actor=who, now=rt.now()))
+
+    threads = [threading.Thread(target=ack, args=(f"p{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(results) == [False, False, False, True]
+    assert _kinds(rt, 1).count(timeline.ACKNOWLEDGED) == 1

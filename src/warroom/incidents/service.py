@@ -47,12 +47,18 @@ def _clean_title(title: str) -> str:
     return text
 
 
-def get(session: Session, *, number: int) -> Incident | None:
-    return session.scalar(select(Incident).where(Incident.number == number))
+def get(session: Session, *, number: int, for_update: bool = False) -> Incident | None:
+    """An incident by number; `for_update` locks its row on PostgreSQL (SQLite writers are
+    serialised already), so two people acting at once do not both see the old state."""
+    stmt = select(Incident).where(Incident.number == number)
+    if for_update and session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return session.scalar(stmt)
 
 
-def get_or_raise(session: Session, *, number: int) -> Incident:
-    incident = get(session, number=number)
+def get_or_raise(session: Session, *, number: int, for_update: bool = False) -> Incident:
+    """Raises NotFound naming the number."""
+    incident = get(session, number=number, for_update=for_update)
     if incident is None:
         raise NotFound(f"incident {number} does not exist", field="number")
     return incident

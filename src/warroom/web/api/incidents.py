@@ -251,7 +251,7 @@ def acknowledge(
 ) -> dict[str, Any]:
     """Acknowledge: stops the respond-by clock and pending escalation. Repeating it is a no-op."""
     with rt.db.transaction() as s:
-        incident = incidents.get_or_raise(s, number=number)
+        incident = incidents.get_or_raise(s, number=number, for_update=True)
         changed = incidents.acknowledge(s, incident, actor=who.name, now=rt.now(), via="api")
         if changed:
             _audit(s, rt, who, "incident.ack", incident)
@@ -267,7 +267,7 @@ def resolve(
     """Resolve (commander). Stops escalation; a resolved incident can be reopened via /status."""
     text = rt.redactor.redact(body.text) if body else ""
     with rt.db.transaction() as s:
-        incident = incidents.get_or_raise(s, number=number)
+        incident = incidents.get_or_raise(s, number=number, for_update=True)
         incidents.resolve(s, incident, actor=who.name, now=rt.now(), text=text)
         _audit(s, rt, who, "incident.resolve", incident)
         return _detail(s, rt, incident)
@@ -283,7 +283,7 @@ def set_status(
             f"resolving needs the commander role (you are {who.role.value})", field="status"
         )
     with rt.db.transaction() as s:
-        incident = incidents.get_or_raise(s, number=number)
+        incident = incidents.get_or_raise(s, number=number, for_update=True)
         old = incident.status
         incidents.set_status(
             s,
@@ -304,7 +304,7 @@ def set_severity(
 ) -> dict[str, Any]:
     """Change severity (commander): re-computes the respond-by clock and re-plans escalation."""
     with rt.db.transaction() as s:
-        incident = incidents.get_or_raise(s, number=number)
+        incident = incidents.get_or_raise(s, number=number, for_update=True)
         old = incident.severity
         incidents.set_severity(
             s, incident, config=rt.config, severity=body.severity, actor=who.name, now=rt.now()
@@ -320,7 +320,7 @@ def update_details(
 ) -> dict[str, Any]:
     """Update summary, customer impact, affected services or linked runbooks (fields given only)."""
     with rt.db.transaction() as s:
-        incident = incidents.get_or_raise(s, number=number)
+        incident = incidents.get_or_raise(s, number=number, for_update=True)
         changed = incidents.update_details(
             s,
             incident,
@@ -344,7 +344,7 @@ def add_note(
     """Add a note to the timeline (secrets in it are redacted)."""
     now = rt.now()
     with rt.db.transaction() as s:
-        incident = incidents.get_or_raise(s, number=number)
+        incident = incidents.get_or_raise(s, number=number, for_update=True)
         incidents.add_note(
             s, incident, text=body.text, actor=who.name, now=now, redactor=rt.redactor
         )
@@ -359,7 +359,7 @@ def set_role(
 ) -> dict[str, Any]:
     """Assign commander, communications, scribe, or add a responder (commander)."""
     with rt.db.transaction() as s:
-        incident = incidents.get_or_raise(s, number=number)
+        incident = incidents.get_or_raise(s, number=number, for_update=True)
         incidents.set_role(
             s, incident, role=body.role, person=body.person, actor=who.name, now=rt.now()
         )
@@ -421,7 +421,7 @@ def send_update(
         )
     now = rt.now()
     with rt.db.transaction() as s:
-        incident = incidents.get_or_raise(s, number=number)
+        incident = incidents.get_or_raise(s, number=number, for_update=True)
         rendered = comms.render(
             rt.config, incident, body.template, now=now, message=body.message, redactor=rt.redactor
         )
