@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from warroom.config.schema import Config
@@ -415,11 +416,15 @@ def list_incidents(
         # the user's text is matched literally: % and _ are not wildcards here
         escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         stmt = stmt.where(Incident.title.ilike(f"%{escaped}%", escape="\\"))
-    rows = list(session.scalars(stmt.order_by(Incident.number.desc())))
     if service:
-        rows = [r for r in rows if service in (r.services or [])]
-    total = len(rows)
-    return rows[offset : offset + limit], total
+        if session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.where(type_coerce(Incident.services, JSONB).contains([service]))
+        else:
+            each = func.json_each(Incident.services).table_valued("value")
+            stmt = stmt.where(select(each.c.value).where(each.c.value == service).exists())
+    total = int(session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
+    rows = session.scalars(stmt.order_by(Incident.number.desc()).limit(limit).offset(offset)).all()
+    return rows, total
 
 
 def count_open(session: Session) -> dict[str, int]:
