@@ -373,7 +373,7 @@ MALFORMED: list[tuple[str, str, dict[str, Any], int, str | None]] = [
         "/api/v1/incidents",
         {"content": b'{"title": "x",', "headers": {"Content-Type": "application/json"}},
         422,
-        None,
+        "body",
     ),
     (
         "wrong content type",
@@ -385,7 +385,7 @@ MALFORMED: list[tuple[str, str, dict[str, Any], int, str | None]] = [
         415,
         "content-type",
     ),
-    ("body not an object", "/api/v1/incidents", {"json": ["title", "x"]}, 422, None),
+    ("body not an object", "/api/v1/incidents", {"json": ["title", "x"]}, 422, "body"),
     ("oversize note", "/api/v1/incidents/1/notes", {"json": {"text": "n" * 20_001}}, 422, "text"),
     ("empty note", "/api/v1/incidents/1/notes", {"json": {"text": ""}}, 422, "text"),
     (

@@ -76,14 +76,24 @@ def install(app: FastAPI) -> None:
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errs = exc.errors()
         first = errs[0] if errs else {"loc": (), "msg": "invalid request"}
-        field = _field_from_loc(tuple(first.get("loc", ())))
+        loc = tuple(first.get("loc", ()))
+        # a problem with the body as a whole (not JSON, not an object) names "body"
+        field = _field_from_loc(loc) or ("body" if loc[:1] == ("body",) else None)
         msg = str(first.get("msg", "invalid request"))
         if first.get("type") == "json_invalid":
-            msg = "body is not valid JSON"
+            # the location is a character offset, not a field
+            at = loc[1] if len(loc) > 1 else None
+            field = "body"
+            msg = "not valid JSON" + (f" (near character {at})" if isinstance(at, int) else "")
         elif first.get("type") == "missing":
             msg = "required field is missing"
         problems = [
-            {"field": _field_from_loc(tuple(x.get("loc", ()))), "message": str(x.get("msg"))}
+            {
+                "field": "body"
+                if x.get("type") == "json_invalid"
+                else _field_from_loc(tuple(x.get("loc", ()))),
+                "message": str(x.get("msg")),
+            }
             for x in errs[:20]
         ]
         return JSONResponse(
