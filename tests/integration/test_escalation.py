@@ -444,7 +444,7 @@ def test_ack_link_token_names_the_incident_and_expires(lite: Setup) -> None:
     assert payload["exp"] == int((rt.now() + timedelta(hours=24)).timestamp())
 
 
-def test_channel_rate_limit_defers_pages_beyond_the_limit(
+def test_rate_limit_defers_pages_then_bundles_them_into_one_digest(
     db_url: str,
     make_runtime: Callable[..., Runtime],
     clock: FrozenClock,
@@ -455,13 +455,22 @@ def test_channel_rate_limit_defers_pages_beyond_the_limit(
     cfg = paging_config(smtp.port, hook.url)
     cfg["channels"]["email"]["rate_limit_per_minute"] = 2
     rt = make_runtime(db_url, cfg, clock)
-    for i in range(4):
-        declare(rt, "P0", f"Storm {i}")
+    numbers = [declare(rt, "P0", f"Storm {i}") for i in range(5)]
     drain(rt)
     assert len(smtp.to("alice@example.com")) == 2
     clock.advance(timedelta(minutes=2))
     drain(rt)
-    assert len(smtp.to("alice@example.com")) == 4
+    clock.advance(timedelta(seconds=5))
+    drain(rt)
+    mails = smtp.to("alice@example.com")
+    assert len(mails) == 3  # two pages, then one digest instead of a flood
+    digest = mails[2]
+    assert "3 unacknowledged incidents" in str(digest["Subject"])
+    assert digest.get_content().count("/ack/") == 3
+    for n in numbers:
+        rows = [d for d in deliveries(rt, n) if d.channel == "email"]
+        assert [d.state for d in rows] == ["sent"]
+        assert len(events(rt, n, "notify.sent")) == 2  # email + webhook, each recorded once
 
 
 def test_dead_delivery_can_be_retried(lite: Setup) -> None:
@@ -645,3 +654,40 @@ def test_two_workers_in_parallel_page_each_incident_once(setup: Setup) -> None:
     assert len(hook.keys()) == len(set(hook.keys())) == 12
     for n in numbers:
         assert sorted(d.state for d in deliveries(rt, n)) == ["sent", "sent"]
+
+
+def test_digest_interrupted_after_send_is_resent_with_the_same_message_id(
+    sqlite_url: str,
+    make_runtime: Callable[..., Runtime],
+    clock: FrozenClock,
+    sinks: tuple[SmtpSink, FakeChatServer],
+    env_secret: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from warroom.core import faults
+
+    smtp, hook = sinks
+    cfg = paging_config(smtp.port, hook.url)
+    cfg["channels"]["email"]["rate_limit_per_minute"] = 1
+    rt = make_runtime(sqlite_url, cfg, clock)
+    numbers = [declare(rt, "P0", f"Storm {i}") for i in range(3)]
+    drain(rt)
+    assert len(smtp.to("alice@example.com")) == 1
+    state = {"armed": True}
+
+    def hit(point: str) -> None:  # dies between the provider's OK and our record, once
+        if point == "after_send" and state["armed"] and len(smtp.messages) == 2:
+            state["armed"] = False
+            raise RuntimeError("simulated crash after send")
+
+    monkeypatch.setattr(faults, "hit", hit)
+    clock.advance(timedelta(minutes=2))
+    drain(rt)
+    clock.advance(timedelta(seconds=10))
+    drain(rt)
+    mails = smtp.to("alice@example.com")
+    assert not state["armed"] and len(mails) == 3
+    assert mails[1]["Message-ID"] == mails[2]["Message-ID"]  # the repeat is droppable
+    assert "2 unacknowledged incidents" in str(mails[2]["Subject"])
+    for n in numbers:
+        assert [d.state for d in deliveries(rt, n) if d.channel == "email"] == ["sent"]

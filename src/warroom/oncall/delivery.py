@@ -14,9 +14,10 @@ the job runs again after its lease: the timeline entry is written then.
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from warroom.config.schema import Channel
@@ -24,6 +25,7 @@ from warroom.core import faults
 from warroom.core.logging import get_logger
 from warroom.incidents import service as incidents
 from warroom.incidents import timeline
+from warroom.incidents.models import Incident
 from warroom.jobs import queue
 from warroom.jobs.models import Job
 from warroom.jobs.runtime import Runtime
@@ -35,6 +37,7 @@ from warroom.oncall.escalation import NOTIFY_FAILED, NOTIFY_SENT, is_active
 
 log = get_logger("warroom.delivery")
 RATE_WINDOW = timedelta(minutes=1)
+DIGEST_MAX = 50  # pages bundled into one message during a storm
 _rng = random.Random()
 
 
@@ -103,21 +106,104 @@ def _claim(
             d.last_error = f"channel {d.channel!r} is no longer configured"
             d.updated_at = now
             return None
-        recent = notify.sent_recently(
-            s, channel=d.channel, address=d.address, now=now, window=RATE_WINDOW
-        )
-        if recent >= channel.rate_limit_per_minute:
+        carrier = d.data.get("in_digest")
+        if d.state == notify.State.SENDING and carrier not in (None, d.id):
+            retry_in = 2.0  # another page's digest carries this one: wait for its outcome
+        elif (
+            d.data.get("digest") is None
+            and notify.sent_recently(
+                s, channel=d.channel, address=d.address, now=now, window=RATE_WINDOW
+            )
+            >= channel.rate_limit_per_minute
+        ):
+            d.data = {**d.data, "rate_limited": True}
             retry_in = 5.0 + _rng.random() * 5.0
         else:
             d.state = notify.State.SENDING
             d.attempts += 1
             d.updated_at = now
-            msg = _message(d)
+            members = _digest_members(s, d, now=now)
+            msg = _digest_message(d, members) if members else _message(d)
     if retry_in is not None:
         raise RetryLater(
             f"rate limit of {channel.rate_limit_per_minute}/min for this contact", delay=retry_in
         )
     return channel, msg
+
+
+def _digest_members(s: Session, d: Delivery, *, now: datetime) -> list[Delivery]:
+    """Pages to the same contact held back by its rate limit, sent as one message with d.
+
+    Bundling starts only when d itself was held back (a storm). After a crash
+    the same members are used again, so the digest keeps its idempotency key.
+    """
+    if d.purpose != notify.Purpose.PAGE:
+        return []
+    if d.data.get("digest") is not None:  # resending after a crash
+        ids = [int(i) for i in d.data["digest"]]
+        rows = s.scalars(select(Delivery).where(Delivery.id.in_(ids)).order_by(Delivery.id))
+        return [
+            m for m in rows if m.data.get("in_digest") == d.id and m.state == notify.State.SENDING
+        ]
+    if not d.data.get("rate_limited"):
+        return []
+    stmt = (
+        select(Delivery)
+        .where(
+            Delivery.channel == d.channel,
+            Delivery.address == d.address,
+            Delivery.purpose == notify.Purpose.PAGE,
+            Delivery.state.in_([notify.State.QUEUED, notify.State.FAILED]),
+            Delivery.id != d.id,
+        )
+        .order_by(Delivery.id)
+        .limit(DIGEST_MAX * 2)
+    )
+    if s.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    members: list[Delivery] = []
+    for m in s.scalars(stmt):
+        if not m.data.get("rate_limited") or m.incident_id is None:
+            continue
+        incident = s.get(Incident, m.incident_id)
+        if incident is None or not is_active(incident):
+            continue
+        members.append(m)
+        if len(members) >= DIGEST_MAX - 1:
+            break
+    if members:
+        for m in members:
+            m.state = notify.State.SENDING
+            m.updated_at = now
+            m.data = {**m.data, "in_digest": d.id}
+        d.data = {**d.data, "digest": [m.id for m in members], "in_digest": d.id}
+    return members
+
+
+def _digest_message(d: Delivery, members: list[Delivery]) -> channels.Message:
+    pages = [d, *members]
+    lines = [f"{len(pages)} unacknowledged incidents are paging you:", ""]
+    for page in pages:
+        ack = next((ln for ln in page.body.splitlines() if ln.startswith("Acknowledge:")), "")
+        lines += [page.subject, f"  {ack}", ""]
+    return channels.Message(
+        subject=f"[warroom] {len(pages)} unacknowledged incidents",
+        text="\n".join(lines),
+        idempotency_key=d.idempotency_key + "-digest",
+        address=d.address,
+        data={"event": "digest", "pages": [dict(p.data.get("webhook") or {}) for p in pages]},
+    )
+
+
+def _release_digest(s: Session, d: Delivery) -> None:
+    """A digest attempt failed: its members go back to being pages of their own."""
+    ids = [int(i) for i in d.data.get("digest") or []]
+    if ids:
+        for m in s.scalars(select(Delivery).where(Delivery.id.in_(ids))):
+            if m.data.get("in_digest") == d.id and m.state == notify.State.SENDING:
+                m.state = notify.State.QUEUED
+                m.data = {k: v for k, v in m.data.items() if k != "in_digest"}
+    d.data = {k: v for k, v in d.data.items() if k not in ("digest", "in_digest")}
 
 
 def _failed(
@@ -132,6 +218,7 @@ def _failed(
             return None
         d.last_error = reason
         d.updated_at = now
+        _release_digest(s, d)
         entry: dict[str, Any] = {"at": now.isoformat(), "attempt": d.attempts, "error": reason}
         if err.retryable and d.attempts < channel.retry.max_attempts:
             delay = queue.backoff(
@@ -230,18 +317,28 @@ def _mark_sent(rt: Runtime, delivery_id: int, answer: str) -> None:
         d = notify.lock(s, delivery_id)
         if d is None:
             return
-        d.state = notify.State.SENT
-        d.sent_at = now
-        d.updated_at = now
-        d.last_error = None
-        _history(d, {"at": now.isoformat(), "attempt": d.attempts, "result": answer[:200]})
+        for row in [d, *_carried(s, d)]:
+            row.state = notify.State.SENT
+            row.sent_at = now
+            row.updated_at = now
+            row.last_error = None
+            _history(row, {"at": now.isoformat(), "attempt": d.attempts, "result": answer[:200]})
+
+
+def _carried(s: Session, d: Delivery) -> list[Delivery]:
+    ids = [int(i) for i in d.data.get("digest") or []]
+    if not ids:
+        return []
+    rows = s.scalars(select(Delivery).where(Delivery.id.in_(ids)))
+    return [m for m in rows if m.data.get("in_digest") == d.id]
 
 
 def _record(rt: Runtime, delivery_id: int) -> None:
     with rt.db.transaction() as s:
         d = notify.lock(s, delivery_id)
         if d is not None:
-            _record_in(rt, s, d)
+            for row in [d, *_carried(s, d)]:
+                _record_in(rt, s, row)
 
 
 def _record_in(rt: Runtime, s: Session, d: Delivery) -> None:
@@ -258,7 +355,8 @@ def _record_in(rt: Runtime, s: Session, d: Delivery) -> None:
         kind=NOTIFY_SENT,
         actor="warroom",
         at=sent,
-        text=f"Paged {d.recipient} via {d.channel} (level {d.level + 1}, round {d.round + 1})",
+        text=f"Paged {d.recipient} via {d.channel} (level {d.level + 1}, round {d.round + 1})"
+        + (" in a digest of several incidents" if d.data.get("in_digest") else ""),
         data={
             "delivery_id": d.id,
             "recipient": d.recipient,
