@@ -9,6 +9,11 @@ Order per attempt, each step its own transaction:
 A crash between 2 and 3 (`after_send`) repeats the send with the same
 idempotency key; a crash between 3 and 4 (`after_mark_sent`) is repaired when
 the job runs again after its lease: the timeline entry is written then.
+
+Storms: a page held back by the contact's rate limit is marked; when one of
+the held pages may go, it takes the others (same contact) along as one
+"N unacknowledged incidents" digest instead of a flood. The digest's key is
+the carrier's key + "-digest", and after a crash the same pages are resent.
 """
 
 from __future__ import annotations
