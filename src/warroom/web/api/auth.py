@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from warroom.auth import service as auth
+from warroom.core.errors import Conflict, NotFound
 from warroom.store import audit
 from warroom.web.deps import Admin, JsonBody, RuntimeDep, Viewer
 
@@ -24,6 +25,11 @@ class UserIn(_In):
     role: Annotated[str, Field(min_length=1, max_length=20)]
     email: Annotated[str, Field(max_length=300)] | None = None
     display_name: Annotated[str, Field(max_length=200)] = ""
+
+
+class UserUpdateIn(_In):
+    role: Annotated[str, Field(min_length=1, max_length=20)] | None = None
+    disabled: bool | None = None
 
 
 class TokenIn(_In):
@@ -67,6 +73,42 @@ def add_user(rt: RuntimeDep, who: Admin, _json: Json, body: UserIn) -> dict[str,
             detail={"role": user.role},
             redactor=rt.redactor,
         )
+        return auth.user_dict(user)
+
+
+@router.post("/users/{name}")
+def update_user(
+    rt: RuntimeDep,
+    who: Admin,
+    _json: Json,
+    name: Annotated[str, Path(min_length=1, max_length=63)],
+    body: UserUpdateIn,
+) -> dict[str, Any]:
+    """Change a user's role or disable/enable them (takes effect on their next request)."""
+    if name == who.name and (body.disabled or (body.role and body.role != "admin")):
+        raise Conflict("you cannot demote or disable yourself", field="name")
+    now = rt.now()
+    with rt.db.transaction() as s:
+        user = auth.get_user(s, name=name)
+        if user is None:
+            raise NotFound(f"user {name!r} does not exist", field="name")
+        changes: dict[str, Any] = {}
+        if body.role is not None and auth.parse_role(body.role).value != user.role:
+            changes["role"] = {"old": user.role, "new": body.role}
+            user.role = auth.parse_role(body.role).value
+        if body.disabled is not None and body.disabled != user.disabled:
+            changes["disabled"] = body.disabled
+            user.disabled = body.disabled
+        if changes:
+            audit.record(
+                s,
+                at=now,
+                actor=who.name,
+                action="user.update",
+                target=f"user:{user.name}",
+                detail=changes,
+                redactor=rt.redactor,
+            )
         return auth.user_dict(user)
 
 
