@@ -1,7 +1,9 @@
 """`warroom incident …`: a client of the incidents REST API (--url / WARROOM_URL, WARROOM_TOKEN).
 
-`--json` prints the API's JSON unchanged (documented in docs/api.md), so
-scripts get the same stable shape as API clients.
+`--json` prints the API's JSON unchanged (the shapes are defined once, in
+`warroom.incidents.views`, and listed in the OpenAPI document at /docs), so
+scripts get the same stable shape as API clients; `show --json` adds the
+`timeline` list.
 """
 
 from __future__ import annotations

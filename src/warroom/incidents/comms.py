@@ -4,6 +4,14 @@ Templates come from config (`templates:`) or the defaults below and are the
 only template text ever compiled. Incident, alert and person data go in as
 values, so a title like `{{ 7*7 }}` is printed as written; rendered output is
 never rendered again.
+
+Values a template may use: organization, number, title, severity,
+severity_name, severity_description, status, services, runbooks, summary,
+customer_impact, commander, communications, scribe, responders, declared_at,
+detected_at, acknowledged_at, acknowledged_by, mitigated_at, resolved_at,
+respond_by (all times "YYYY-MM-DD HH:MM UTC", empty when unset), breached,
+duration, is_drill, message (the text the sender adds), war_room.{video,
+chat, status_page, bridge} and contacts (a list of {role, reach}).
 """
 
 from __future__ import annotations
