@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
 
@@ -20,7 +21,7 @@ def parse_duration(text: str | int | float, *, field: str | None = None) -> time
     if isinstance(text, bool):
         raise InvalidInput(f"not a duration: {text!r}", field=field)
     if isinstance(text, int | float):
-        if text < 0 or text != text:  # negative or NaN
+        if text < 0 or math.isnan(text):
             raise InvalidInput(f"duration must not be negative: {text}", field=field)
         if text > MAX_SECONDS:
             raise InvalidInput(f"duration too long: {text}", field=field, hint="at most 10 years")
