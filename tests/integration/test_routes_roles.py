@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import warnings
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -64,11 +63,7 @@ def _operations(app: FastAPI) -> dict[tuple[str, str], Role | None]:
         for method in methods - {"HEAD", "OPTIONS"}:
             guards[(method, path)] = max(roles, key=lambda r: r.rank) if roles else None
     ops: dict[tuple[str, str], Role | None] = {}
-    with warnings.catch_warnings():
-        # one function serving GET and POST repeats its operation id; that is a
-        # schema-hygiene matter for its owner, not an authorization one
-        warnings.filterwarnings("ignore", message="Duplicate Operation ID")
-        schema = app.openapi()
+    schema = app.openapi()
     for path, item in schema["paths"].items():
         for method in item:
             if method.upper() in {"GET", "POST", "PUT", "PATCH", "DELETE"}:

@@ -96,10 +96,15 @@ async def generic_webhook(key: str, request: Request, rt: RuntimeDep) -> dict[st
     return {"status": "ok", **result.as_dict()}
 
 
-@router.api_route(HEARTBEAT_PATH, methods=["GET", "POST"], summary="Heartbeat check-in")
+@router.post(HEARTBEAT_PATH, summary="Heartbeat check-in (POST, e.g. Alertmanager's Watchdog)")
 async def heartbeat_ping(key: str, request: Request, rt: RuntimeDep) -> dict[str, Any]:
     # the body (e.g. Alertmanager's Watchdog notification) is read and ignored
     await _body(request, limit=1024 * 1024)
+    return await run_in_threadpool(inbound.heartbeat_ping, rt, key, _bearer(request))
+
+
+@router.get(HEARTBEAT_PATH, summary="Heartbeat check-in (GET, e.g. curl from a cron job)")
+async def heartbeat_ping_get(key: str, request: Request, rt: RuntimeDep) -> dict[str, Any]:
     return await run_in_threadpool(inbound.heartbeat_ping, rt, key, _bearer(request))
 
 
