@@ -15,10 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import select
 
 from warroom.alerts.models import Alert
-from warroom.auth.models import Role
-from warroom.core.errors import InvalidInput, NotFound, PermissionDenied
+from warroom.core.errors import InvalidInput, NotFound
+from warroom.incidents import approvals, timeline
 from warroom.incidents import service as incidents
-from warroom.incidents import timeline
 from warroom.incidents.models import Incident
 from warroom.jobs.runtime import Runtime
 from warroom.runbooks import executor
@@ -149,10 +148,25 @@ def run_for_incident(
             f"step {unconfirmed[0]} changes things (mutates); list it in 'confirm' to run it",
             field="confirm",
         )
-    if mutating and not who.allows(Role.COMMANDER):
-        raise PermissionDenied(
-            f"step {mutating[0]} changes things: running it needs the commander role"
-        )
+    if mutating:
+        with rt.db.transaction() as s:
+            incident = incidents.get_or_raise(s, number=number)
+            waiting = approvals.approved(
+                s,
+                config=rt.config,
+                incident=incident,
+                who=who,
+                runbook_id=rb.id,
+                step_ids=mutating,
+                clock=rt.clock,
+            )
+        if waiting:
+            # two-person rule: recorded as a request; a second commander runs it
+            return {
+                "state": "awaiting_approval",
+                "waiting_for_second_commander": waiting,
+                "run": None,
+            }
     manual = {s.id for s in selected if s.kind is StepKind.MANUAL}
     confirmed = set(mutating) | (set(body.ticked) & manual)
     _post(
@@ -207,6 +221,7 @@ def run_for_incident(
         {"runbook": rb.id, "run_id": run.id, "outcome": run.outcome},
     )
     return {
+        "state": "finished",
         "run": {
             "id": run.id,
             "runbook": run.runbook_id,

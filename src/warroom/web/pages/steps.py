@@ -11,20 +11,17 @@ role, an explicit confirmation and, where `policies.mutating_steps` says
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import select
 
-from warroom.auth.models import Role
 from warroom.auth.service import Principal
-from warroom.core.errors import InvalidInput, PermissionDenied, RateLimited
+from warroom.core.errors import InvalidInput, RateLimited
 from warroom.core.logging import get_logger
+from warroom.incidents import approvals, timeline
 from warroom.incidents import service as incidents
-from warroom.incidents import timeline
-from warroom.incidents.models import Incident, Status, TimelineEvent
+from warroom.incidents.models import Incident, Status
 from warroom.jobs.runtime import Runtime
 from warroom.runbooks import executor
 from warroom.runbooks.model import Runbook, Step, StepKind
@@ -38,35 +35,9 @@ from warroom.web.pages.live import broker
 log = get_logger("warroom.web.steps")
 router = APIRouter()
 MAX_CONCURRENT = 4  # web-started steps per process; more waits for a free slot
-APPROVAL_WINDOW = timedelta(minutes=15)
 TIMELINE_OUTPUT = 8_000  # characters of output kept on the timeline (the step row keeps more)
-STEP_REQUESTED = "runbook.step_requested"
 STEP_FINISHED = "runbook.step"
 _slots = threading.BoundedSemaphore(MAX_CONCURRENT)
-
-
-def mutating_policy(rt: Runtime, severity: str) -> str:
-    rules = rt.config.policies.mutating_steps
-    return str(rules.get(severity) or rules.get("default") or "commander")
-
-
-def _approved_by_other(
-    s: Any, incident: Incident, rb: Runbook, step: Step, who: str, rt: Runtime
-) -> bool:
-    since = rt.now() - APPROVAL_WINDOW
-    rows = s.scalars(
-        select(TimelineEvent).where(
-            TimelineEvent.incident_id == incident.id,
-            TimelineEvent.kind == STEP_REQUESTED,
-            TimelineEvent.at >= since,
-        )
-    )
-    return any(
-        (e.data or {}).get("runbook") == rb.id
-        and (e.data or {}).get("step") == step.id
-        and e.actor != who
-        for e in rows
-    )
 
 
 def _check_allowed(
@@ -86,26 +57,21 @@ def _check_allowed(
         raise InvalidInput(f"incident {incident.number} is resolved", hint="reopen it first")
     if not step.mutates:
         return True
-    policy = mutating_policy(rt, incident.severity)
-    if policy != "responder" and not who.allows(Role.COMMANDER):
-        raise PermissionDenied(f"step {step.id} changes things and needs the commander role")
+    approvals.require_role(rt.config, incident, who, step.id)
     if not confirmed:
         raise InvalidInput(
             f"step {step.id} changes things: tick the confirmation box to run it", field="confirm"
         )
-    if policy != "two-person" or _approved_by_other(s, incident, rb, step, who.name, rt):
-        return True
-    timeline.add(
+    waiting = approvals.approved(
         s,
-        incident,
-        kind=STEP_REQUESTED,
-        actor=who.name,
-        at=rt.now(),
-        text=f"{who.name} wants to run mutating step {step.id} of {rb.id}; "
-        "a second commander must approve it (press Run within 15 minutes)",
-        data={"runbook": rb.id, "step": step.id},
+        config=rt.config,
+        incident=incident,
+        who=who,
+        runbook_id=rb.id,
+        step_ids=[step.id],
+        clock=rt.clock,
     )
-    return False
+    return not waiting
 
 
 def _run_in_background(
