@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 
 from warroom.alerts.models import Alert
 from warroom.auth.models import Role
-from warroom.auth.service import Principal
 from warroom.core import faults
 from warroom.core.errors import InvalidInput, PermissionDenied
 from warroom.incidents import comms, policy, timeline, views
@@ -27,7 +26,7 @@ from warroom.incidents.models import Incident, Status
 from warroom.jobs.runtime import Runtime
 from warroom.runbooks.models import RunbookRun
 from warroom.statuspage import service as statuspage
-from warroom.store import audit
+from warroom.web import audit as web_audit
 from warroom.web.deps import Commander, JsonBody, Responder, RuntimeDep, Viewer
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
@@ -114,20 +113,6 @@ def severities(rt: RuntimeDep, who: Viewer) -> dict[str, Any]:
             }
         )
     return {"items": items, "war_room": comms.war_room(rt.config)}
-
-
-def _audit(
-    s: Session, rt: Runtime, who: Principal, action: str, incident: Incident, **detail: Any
-) -> None:
-    audit.record(
-        s,
-        at=rt.now(),
-        actor=who.name,
-        action=action,
-        target=f"incident:{incident.number}",
-        detail=detail,
-        redactor=rt.redactor,
-    )
 
 
 def _detail(s: Session, rt: Runtime, incident: Incident) -> dict[str, Any]:
@@ -232,7 +217,9 @@ def declare(rt: RuntimeDep, who: Responder, _json: Json, body: DeclareIn) -> dic
             detected_at=body.detected_at,
             redactor=rt.redactor,
         )
-        _audit(s, rt, who, "incident.declare", incident, severity=incident.severity)
+        web_audit.incident_action(
+            s, rt, who, "incident.declare", incident, severity=incident.severity
+        )
         result = _detail(s, rt, incident)
     faults.hit("after_declare_commit")
     return result
@@ -254,7 +241,7 @@ def acknowledge(
         incident = incidents.get_or_raise(s, number=number, for_update=True)
         changed = incidents.acknowledge(s, incident, actor=who.name, now=rt.now(), via="api")
         if changed:
-            _audit(s, rt, who, "incident.ack", incident)
+            web_audit.incident_action(s, rt, who, "incident.ack", incident)
         result = _detail(s, rt, incident)
     result["changed"] = changed
     return result
@@ -269,7 +256,7 @@ def resolve(
     with rt.db.transaction() as s:
         incident = incidents.get_or_raise(s, number=number, for_update=True)
         incidents.resolve(s, incident, actor=who.name, now=rt.now(), text=text)
-        _audit(s, rt, who, "incident.resolve", incident)
+        web_audit.incident_action(s, rt, who, "incident.resolve", incident)
         return _detail(s, rt, incident)
 
 
@@ -294,7 +281,9 @@ def set_status(
             text=rt.redactor.redact(body.text),
         )
         if incident.status != old:
-            _audit(s, rt, who, "incident.status", incident, old=old, new=incident.status)
+            web_audit.incident_action(
+                s, rt, who, "incident.status", incident, old=old, new=incident.status
+            )
         return _detail(s, rt, incident)
 
 
@@ -310,7 +299,9 @@ def set_severity(
             s, incident, config=rt.config, severity=body.severity, actor=who.name, now=rt.now()
         )
         if incident.severity != old:
-            _audit(s, rt, who, "incident.severity", incident, old=old, new=incident.severity)
+            web_audit.incident_action(
+                s, rt, who, "incident.severity", incident, old=old, new=incident.severity
+            )
         return _detail(s, rt, incident)
 
 
@@ -333,7 +324,7 @@ def update_details(
             redactor=rt.redactor,
         )
         if changed:
-            _audit(s, rt, who, "incident.details", incident, fields=changed)
+            web_audit.incident_action(s, rt, who, "incident.details", incident, fields=changed)
         return _detail(s, rt, incident)
 
 
@@ -349,7 +340,7 @@ def add_note(
             s, incident, text=body.text, actor=who.name, now=now, redactor=rt.redactor
         )
         event = timeline.events(s, incident.id, limit=1_000_000)[-1]
-        _audit(s, rt, who, "incident.note", incident, event=event.id)
+        web_audit.incident_action(s, rt, who, "incident.note", incident, event=event.id)
         return views.event(event)
 
 
@@ -363,7 +354,9 @@ def set_role(
         incidents.set_role(
             s, incident, role=body.role, person=body.person, actor=who.name, now=rt.now()
         )
-        _audit(s, rt, who, "incident.role", incident, role=body.role, person=body.person)
+        web_audit.incident_action(
+            s, rt, who, "incident.role", incident, role=body.role, person=body.person
+        )
         return _detail(s, rt, incident)
 
 
@@ -451,7 +444,7 @@ def send_update(
                 redactor=rt.redactor,
             )
             public_event_id = public_event.id
-        _audit(
+        web_audit.incident_action(
             s,
             rt,
             who,

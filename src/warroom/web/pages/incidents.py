@@ -24,7 +24,7 @@ from warroom.incidents import service as incidents
 from warroom.incidents.models import Incident, Status
 from warroom.jobs.runtime import Runtime
 from warroom.statuspage import service as statuspage
-from warroom.store import audit
+from warroom.web import audit as web_audit
 from warroom.web.deps import Commander, Responder, RuntimeDep, Viewer
 from warroom.web.pages import common, runbooks
 from warroom.web.pages.common import CsrfForm, field
@@ -39,15 +39,7 @@ ROLES = ("commander", "communications", "scribe", "responder")
 def _audit(
     s: Session, rt: Runtime, who: Principal, action: str, incident: Incident, **detail: Any
 ) -> None:
-    audit.record(
-        s,
-        at=rt.now(),
-        actor=who.name,
-        action=action,
-        target=f"incident:{incident.number}",
-        detail={"via": "web", **detail},
-        redactor=rt.redactor,
-    )
+    web_audit.incident_action(s, rt, who, action, incident, via="web", **detail)
 
 
 def _back(number: int, anchor: str = "timeline") -> Response:
