@@ -39,7 +39,6 @@ MODEL_MODULES = (
 # Modules that expose `register(registry)` for their job kinds and sweeps.
 JOB_MODULES: tuple[str, ...] = (
     "warroom.incidents.jobs",
-    "warroom.runbooks.jobs",
     "warroom.alerts.jobs",
     "warroom.notify.jobs",
     "warroom.oncall.jobs",
@@ -92,13 +91,7 @@ def build_runtime(
 def build_registry() -> Registry:
     registry = Registry()
     for name in JOB_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:  # domain without job kinds (yet)
-                continue
-            raise
-        module.register(registry)
+        importlib.import_module(name).register(registry)
     return registry
 
 

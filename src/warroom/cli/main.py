@@ -148,15 +148,6 @@ def _safe_url(url: str) -> str:
     return Redactor().redact(url)
 
 
-def _import(module_name: str) -> object | None:
-    try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name == module_name:
-            return None  # a domain without CLI commands
-        raise
-
-
 def attach(argv: list[str] | None = None) -> None:
     """Attach sub-apps. With a sub-command named in argv, only its module is imported.
 
@@ -169,15 +160,11 @@ def attach(argv: list[str] | None = None) -> None:
     for module_name, attr, name in SUBAPPS:
         if only is not None and name != only:
             continue
-        module = _import(module_name)
-        if module is not None:
-            app.add_typer(getattr(module, attr), name=name)
+        app.add_typer(getattr(importlib.import_module(module_name), attr), name=name)
     for module_name, attr in TOP_LEVEL:
         if only is not None and attr != only:
             continue
-        module = _import(module_name)
-        if module is not None:
-            app.command(name=attr)(getattr(module, attr))
+        app.command(name=attr)(getattr(importlib.import_module(module_name), attr))
 
 
 def run() -> None:

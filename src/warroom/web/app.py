@@ -16,8 +16,8 @@ from warroom.web import errors
 from warroom.web.middleware import GuardMiddleware
 
 # Router modules, each exposing `router` (and optionally `install(app)`).
-ROUTERS = ("warroom.web.api.health",)
-OPTIONAL_ROUTERS: tuple[str, ...] = (
+ROUTERS: tuple[str, ...] = (
+    "warroom.web.api.health",
     "warroom.web.api.runbooks",
     "warroom.web.api.incidents",
     "warroom.web.api.auth",
@@ -62,20 +62,8 @@ def create_app(
     errors.install(app)
     app.add_middleware(GuardMiddleware)
     for name in ROUTERS:
-        _include(app, name)
-    for name in OPTIONAL_ROUTERS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:  # not written yet in this build
-                continue
-            raise
-        _mount(app, module)
+        _mount(app, importlib.import_module(name))
     return app
-
-
-def _include(app: FastAPI, name: str) -> None:
-    _mount(app, importlib.import_module(name))
 
 
 def _mount(app: FastAPI, module: object) -> None:
