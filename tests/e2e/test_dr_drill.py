@@ -12,15 +12,11 @@ RTO and RPO. The shared cluster on 5432 is never touched.
 from __future__ import annotations
 
 import contextlib
-import os
-import pwd
 import re
 import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,7 +25,8 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import BASE_CONFIG
-from tests.support import ROOT, base_env, cli, free_port, unavailable, write_config
+from tests.pgcluster import PG_BIN, Cluster, as_postgres, init_cluster, owned_tempdir
+from tests.support import ROOT, base_env, cli, free_port, write_config
 from warroom.incidents.models import TimelineEvent
 from warroom.jobs.runtime import Runtime
 from warroom.postmortems import drills
@@ -38,7 +35,6 @@ from warroom.runbooks.models import RunbookRun
 
 pytestmark = pytest.mark.e2e
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 ROWS = 500
 FAILOVER_STEPS = (
     "pg-fence-old-primary",
@@ -47,59 +43,6 @@ FAILOVER_STEPS = (
     "pg-verify-data",
     "rto-rpo-check",
 )
-
-
-def _as_postgres(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    cmd = list(args)
-    if os.geteuid() == 0:
-        cmd = ["runuser", "-u", "postgres", "--", *cmd]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
-    if proc.returncode != 0:
-        raise AssertionError(f"{' '.join(args[:2])} failed: {proc.stdout}\n{proc.stderr}")
-    return proc
-
-
-@dataclass
-class Cluster:
-    datadir: Path
-    port: int
-    socket_dir: Path
-
-    def conninfo(self) -> str:
-        return f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres connect_timeout=5"
-
-    def query(self, sql: str) -> list[tuple[object, ...]]:
-        with psycopg.connect(self.conninfo(), autocommit=True) as conn:
-            cur = conn.execute(sql)  # type: ignore[arg-type]
-            return list(cur.fetchall()) if cur.description else []
-
-    def start(self) -> None:
-        _as_postgres(
-            str(PG_BIN / "pg_ctl"),
-            "start",
-            "-D",
-            str(self.datadir),
-            "-w",
-            "-t",
-            "60",
-            "-l",
-            str(self.datadir.parent / f"{self.datadir.name}.log"),
-        )
-
-    def stop_immediate(self) -> None:
-        if (self.datadir / "postmaster.pid").exists():
-            with contextlib.suppress(AssertionError, subprocess.TimeoutExpired):
-                _as_postgres(
-                    str(PG_BIN / "pg_ctl"),
-                    "stop",
-                    "-D",
-                    str(self.datadir),
-                    "-m",
-                    "immediate",
-                    "-w",
-                    "-t",
-                    "30",
-                )
 
 
 def _settings(cluster: Cluster) -> str:
@@ -121,37 +64,12 @@ def _settings(cluster: Cluster) -> str:
 @pytest.fixture
 def pg_pair() -> Iterator[tuple[Cluster, Cluster]]:
     """A primary and a streaming replica in a temp dir owned by postgres; always torn down."""
-    for tool in ("initdb", "pg_ctl", "pg_basebackup", "postgres", "psql", "pg_isready"):
-        if not (PG_BIN / tool).exists():
-            unavailable(f"{PG_BIN / tool} missing (apt-get install postgresql-15)")
-    try:
-        pg_user = pwd.getpwnam("postgres")
-    except KeyError:
-        unavailable("no postgres OS user to run initdb as")
-        raise
-    if os.geteuid() != 0 and os.geteuid() != pg_user.pw_uid:
-        unavailable("needs root (to run PostgreSQL as the postgres user) or the postgres user")
-    base = Path(tempfile.mkdtemp(prefix="warroom_dr_"))
+    base = owned_tempdir("warroom_dr_")
     primary = Cluster(base / "primary", free_port(), base)
     replica = Cluster(base / "replica", free_port(), base)
     try:
-        os.chown(base, pg_user.pw_uid, pg_user.pw_gid)
-        _as_postgres(
-            str(PG_BIN / "initdb"),
-            "-D",
-            str(primary.datadir),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "--no-sync",
-            "-E",
-            "UTF8",
-            "--locale=C",
-        )
-        with (primary.datadir / "postgresql.conf").open("a") as conf:
-            conf.write(_settings(primary))
-        primary.start()
-        _as_postgres(
+        init_cluster(primary, settings=_settings(primary))
+        as_postgres(
             str(PG_BIN / "pg_basebackup"),
             "-h",
             "127.0.0.1",

@@ -118,8 +118,8 @@ class Database:
     def read(self) -> Iterator[Session]:
         """A session for reads; rolled back at the end."""
         session = self.sessions()
-        session.connection(execution_options={"warroom_read": True})
         try:
+            session.connection(execution_options={"warroom_read": True})
             yield session
         except (OperationalError, DBAPIError) as exc:
             raise to_unavailable(exc) from exc

@@ -13,10 +13,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from warroom.core import errors as e
 from warroom.core.logging import get_logger
+from warroom.store.db import to_unavailable
 
 log = get_logger("warroom.web")
 
@@ -112,6 +114,14 @@ def install(app: FastAPI) -> None:
         return JSONResponse(
             error_body(code, message), status_code=exc.status_code, headers=exc.headers
         )
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        # a safety net for database errors that escaped Database.transaction()
+        mapped = to_unavailable(exc)
+        if isinstance(mapped, e.Unavailable):
+            return await _warroom(request, mapped)
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
