@@ -20,6 +20,7 @@ from warroom.core.errors import InvalidInput
 from warroom.incidents import service as incidents
 from warroom.statuspage import service as statuspage
 from warroom.store import audit
+from warroom.web import audit as web_audit
 from warroom.web.deps import Commander, RuntimeDep, Viewer, public
 
 router = APIRouter(tags=["status page"])
@@ -164,13 +165,8 @@ def publish_incident(
             now=now,
             redactor=rt.redactor,
         )
-        audit.record(
-            s,
-            at=now,
-            actor=who.name,
-            action="statuspage.publish",
-            target=f"incident:{number}",
-            detail={"public_title": incident.public_title},
+        web_audit.incident_action(
+            s, rt, who, "statuspage.publish", incident, public_title=incident.public_title
         )
         return {
             "number": number,
@@ -198,14 +194,7 @@ def post_public_update(
             now=now,
             redactor=rt.redactor,
         )
-        audit.record(
-            s,
-            at=now,
-            actor=who.name,
-            action="statuspage.update",
-            target=f"incident:{number}",
-            detail={"status": body.status},
-        )
+        web_audit.incident_action(s, rt, who, "statuspage.update", incident, status=body.status)
         return {
             "number": number,
             "id": event.id,
