@@ -10,10 +10,10 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import Table, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from warroom.alerts.models import Alert
@@ -83,28 +83,98 @@ def _lock(session: Session, keys: Iterable[str]) -> None:
         )
 
 
-def _existing(session: Session, integration_id: str, fps: Sequence[str]) -> dict[str, Alert]:
-    out: dict[str, Alert] = {}
-    for i in range(0, len(fps), CHUNK):
-        rows = session.scalars(
-            select(Alert).where(
-                Alert.integration_id == integration_id, Alert.fingerprint.in_(fps[i : i + CHUNK])
+# The hot path uses Core statements on the tables (built once, with expanding bind
+# parameters) wherever it does not need ORM objects: an ORM SELECT or INSERT ..
+# RETURNING costs ~1 ms of CPU per statement, most of a 1-alert request. Core
+# statements given to Session.execute do not autoflush; the ORM statements that
+# remain (and the final flush in ingest()) write pending changes before they matter.
+_ALERTS = cast(Table, Alert.__table__)
+_INCIDENTS = cast(Table, Incident.__table__)
+_EVENTS = cast(Table, TimelineEvent.__table__)
+_JOBS = cast(Table, Job.__table__)
+_EXISTING_IDS = select(_ALERTS.c.id).where(
+    _ALERTS.c.integration_id == bindparam("integration_id"),
+    _ALERTS.c.fingerprint.in_(bindparam("fps", expanding=True)),
+)
+# Joining a group's incident always sets its updated_at, so finding the incidents and
+# touching them is one statement (one round trip fewer on PostgreSQL). The incident
+# of a group is its oldest open one.
+_JOIN_OPEN_INCIDENTS = (
+    update(_INCIDENTS)
+    .where(
+        _INCIDENTS.c.id.in_(
+            select(func.min(_INCIDENTS.c.id))
+            .where(
+                _INCIDENTS.c.group_key.in_(bindparam("keys", expanding=True)),
+                _INCIDENTS.c.status != Status.RESOLVED.value,
             )
+            .group_by(_INCIDENTS.c.group_key)
+        )
+    )
+    .values(updated_at=bindparam("now", type_=_INCIDENTS.c.updated_at.type))
+    .returning(
+        _INCIDENTS.c.id,
+        _INCIDENTS.c.number,
+        _INCIDENTS.c.status,
+        _INCIDENTS.c.runbooks,
+        _INCIDENTS.c.group_key,
+    )
+)
+_INSERT_EVENTS = insert(_EVENTS)
+_INSERT_JOBS = insert(_JOBS)
+_INSERT_ALERTS = insert(_ALERTS).returning(_ALERTS.c.id, sort_by_parameter_order=True)
+_TAKEN_KEYS = select(_JOBS.c.dedup_key).where(
+    _JOBS.c.dedup_key.in_(bindparam("keys", expanding=True))
+)
+
+
+@dataclass
+class _Inserted:
+    """A new alert row as inserted by _insert_alerts (its id from RETURNING)."""
+
+    id: int
+    fingerprint: str
+    starts_at: datetime
+    incident_id: int | None
+    runbook_id: str | None
+
+
+@dataclass
+class _OpenIncident:
+    """The columns of an open incident that joining it needs."""
+
+    id: int
+    number: int
+    status: str
+    runbooks: list[str]
+
+
+def _existing(session: Session, integration_id: str, fps: Sequence[str]) -> dict[str, Alert]:
+    # Most notifications are of new alerts: ask for ids first (cheap, Core) and load
+    # ORM objects (which _apply updates) only for the rows that exist.
+    ids: list[int] = []
+    for i in range(0, len(fps), CHUNK):
+        ids += session.scalars(
+            _EXISTING_IDS, {"integration_id": integration_id, "fps": list(fps[i : i + CHUNK])}
         ).all()
+    out: dict[str, Alert] = {}
+    for i in range(0, len(ids), CHUNK):
+        rows = session.scalars(select(Alert).where(Alert.id.in_(ids[i : i + CHUNK]))).all()
         out.update({r.fingerprint: r for r in rows})
     return out
 
 
-def _open_incidents(session: Session, keys: Sequence[str]) -> dict[str, Incident]:
-    out: dict[str, Incident] = {}
+def _join_open_incidents(
+    session: Session, keys: Sequence[str], *, now: datetime
+) -> dict[str, _OpenIncident]:
+    """The open incident of each group that has one, its updated_at set to now."""
+    out: dict[str, _OpenIncident] = {}
     for i in range(0, len(keys), CHUNK):
-        rows = session.scalars(
-            select(Incident)
-            .where(Incident.group_key.in_(keys[i : i + CHUNK]), Incident.status != Status.RESOLVED)
-            .order_by(Incident.id)
+        rows = session.execute(
+            _JOIN_OPEN_INCIDENTS, {"keys": list(keys[i : i + CHUNK]), "now": now}
         ).all()
         for r in rows:
-            out.setdefault(r.group_key or "", r)
+            out[r.group_key or ""] = _OpenIncident(r.id, r.number, r.status, list(r.runbooks or []))
     return out
 
 
@@ -234,21 +304,23 @@ def ingest(
     specs += [(a, d, None) for a, d in new_quiet]
     inserted = _insert_alerts(session, integration.id, specs, now=now)
     result.created = len(inserted)
-    diag: list[tuple[Alert, int, str]] = []
+    diag: list[tuple[int, datetime | None, int, str]] = []  # alert id, starts_at, incident, rb
     for row, _a, d in firing:
         if row is not None:
             row.incident_id = incident_of[d.group_key]
             if d.runbook:
-                diag.append((row, incident_of[d.group_key], d.runbook))
-    for row in inserted:
-        if row.incident_id is not None and row.runbook_id:
-            diag.append((row, row.incident_id, row.runbook_id))
+                diag.append((row.id, row.starts_at, incident_of[d.group_key], d.runbook))
+    for new in inserted:
+        if new.incident_id is not None and new.runbook_id:
+            diag.append((new.id, new.starts_at, new.incident_id, new.runbook_id))
     _enqueue_diagnostics(session, diag, now=now)
     session.flush()
     _acknowledge(session, acked_rows, now=now, actor=actor, integration=integration)
     _settle(session, config=config, rows=resolved_rows, now=now, actor=actor, result=result)
-    for row in [*existing.values(), *inserted]:
+    for row in existing.values():
         result.fingerprints[row.fingerprint] = row.incident_id
+    for new in inserted:
+        result.fingerprints[new.fingerprint] = new.incident_id
     return result
 
 
@@ -258,8 +330,8 @@ def _insert_alerts(
     specs: list[tuple[Normalized, Decision, int | None]],
     *,
     now: datetime,
-) -> list[Alert]:
-    """One multi-row INSERT .. RETURNING for the batch's new alerts."""
+) -> list[_Inserted]:
+    """One multi-row INSERT .. RETURNING id for the batch's new alerts (Core: no ORM objects)."""
     if not specs:
         return []
     rows = [
@@ -285,8 +357,12 @@ def _insert_alerts(
         }
         for a, d, incident_id in specs
     ]
-    stmt = insert(Alert).returning(Alert, sort_by_parameter_order=True)
-    return list(session.scalars(stmt, rows).all())
+    ids = session.scalars(_INSERT_ALERTS, rows).all()
+    return [
+        # starts_at as the column type reads it back (aware UTC), as the ORM row had it
+        _Inserted(id_, a.fingerprint, (a.starts_at or now).astimezone(UTC), incident_id, d.runbook)
+        for id_, (a, d, incident_id) in zip(ids, specs, strict=True)
+    ]
 
 
 def _join_or_open(
@@ -305,14 +381,14 @@ def _join_or_open(
     by_group: dict[str, list[tuple[Alert | None, Normalized, Decision]]] = defaultdict(list)
     for item in firing:
         by_group[item[2].group_key].append(item)
-    open_by_key = _open_incidents(session, list(by_group))
+    open_by_key = _join_open_incidents(session, list(by_group), now=now)
     events: list[dict[str, Any]] = []
     out: dict[str, int] = {}
     for key, items in by_group.items():
         _row, first, d = items[0]
-        incident = open_by_key.get(key)
+        found = open_by_key.get(key)
         runbooks = list(dict.fromkeys(i[2].runbook for i in items if i[2].runbook))
-        if incident is None:
+        if found is None:
             services = [d.service] if d.service else []
             title = _title(first, d)
             summary = first.annotations.get("description", "")
@@ -335,21 +411,28 @@ def _join_or_open(
                 redactor=redactor,
             )
             result.opened.append(incident.number)
+            incident.updated_at = now
+            incident_id = incident.id
         else:
-            if incident.status == Status.MONITORING:
-                incidents.set_status(
-                    session,
-                    incident,
-                    status=Status.INVESTIGATING,
-                    actor=actor,
-                    now=now,
-                    text="An alert fired again: back to investigating",
-                )
-            missing = [r for r in runbooks if r not in (incident.runbooks or [])]
-            if missing:
-                incident.runbooks = [*(incident.runbooks or []), *missing]
-            result.joined.append(incident.number)
-        out[key] = incident.id
+            missing = [r for r in runbooks if r not in found.runbooks]
+            if found.status == Status.MONITORING or missing:
+                # rare: load the ORM object for the changes beyond updated_at
+                joined = session.get(Incident, found.id)
+                assert joined is not None  # selected in this transaction
+                if joined.status == Status.MONITORING:
+                    incidents.set_status(
+                        session,
+                        joined,
+                        status=Status.INVESTIGATING,
+                        actor=actor,
+                        now=now,
+                        text="An alert fired again: back to investigating",
+                    )
+                if missing:
+                    joined.runbooks = [*(joined.runbooks or []), *missing]
+            result.joined.append(found.number)
+            incident_id = found.id
+        out[key] = incident_id
         names = [a.name or a.fingerprint for _r, a, _d in items]
         text_ = f"{len(items)} alert(s) firing: " + ", ".join(names[:LIST_IN_EVENT])
         if len(names) > LIST_IN_EVENT:
@@ -368,7 +451,7 @@ def _join_or_open(
             data = cast(dict[str, Any], redactor.redact_obj(data))
         events.append(
             {
-                "incident_id": incident.id,
+                "incident_id": incident_id,
                 "at": now,
                 "kind": EV_FIRING,
                 "actor": actor,
@@ -377,14 +460,13 @@ def _join_or_open(
                 "public": False,
             }
         )
-        incident.updated_at = now
     # one INSERT for the batch's events (timeline.add flushes per event)
-    session.execute(insert(TimelineEvent), events)
+    session.execute(_INSERT_EVENTS, events)
     return out
 
 
 def _enqueue_diagnostics(
-    session: Session, wanted: list[tuple[Alert, int, str]], *, now: datetime
+    session: Session, wanted: list[tuple[int, datetime | None, int, str]], *, now: datetime
 ) -> None:
     """One diagnostics job per new firing episode of an alert, inserted as a batch.
 
@@ -394,24 +476,20 @@ def _enqueue_diagnostics(
     if not wanted:
         return
     keyed = {
-        f"diag:{row.id}:{(row.starts_at or now).isoformat()}": (row, inc, rb)
-        for row, inc, rb in wanted
+        f"diag:{alert_id}:{(starts_at or now).isoformat()}": (alert_id, inc, rb)
+        for alert_id, starts_at, inc, rb in wanted
     }
     keys = list(keyed)
     taken: set[str] = set()
     for i in range(0, len(keys), CHUNK):
         taken.update(
-            k
-            for k in session.scalars(
-                select(Job.dedup_key).where(Job.dedup_key.in_(keys[i : i + CHUNK]))
-            )
-            if k is not None
+            k for k in session.scalars(_TAKEN_KEYS, {"keys": keys[i : i + CHUNK]}) if k is not None
         )
     jobs = [
         {
             "kind": JOB_DIAGNOSTICS,
             "version": 1,
-            "payload": {"alert_id": row.id, "incident_id": inc, "runbook": rb},
+            "payload": {"alert_id": alert_id, "incident_id": inc, "runbook": rb},
             "state": JobState.PENDING,
             "run_at": now,
             "dedup_key": key,
@@ -422,11 +500,11 @@ def _enqueue_diagnostics(
             "updated_at": now,
             "attempts": 0,
         }
-        for key, (row, inc, rb) in keyed.items()
+        for key, (alert_id, inc, rb) in keyed.items()
         if key not in taken
     ]
     if jobs:
-        session.execute(insert(Job), jobs)
+        session.execute(_INSERT_JOBS, jobs)
 
 
 def _acknowledge(
