@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -98,36 +98,30 @@ def channel_target(config: Config, channel_id: str) -> Target | None:
     return Target(f"channel:{channel_id}", channel_id, channel.to or "")
 
 
+class RowFields(TypedDict):
+    """What identifies and fills one delivery row (shared by create and create_row)."""
+
+    incident_id: int | None
+    purpose: str
+    level: int
+    round_: int
+    target: Target
+    subject: str
+    body: str
+    now: datetime
+    data: NotRequired[dict[str, Any] | None]
+    fallback_of: NotRequired[int | None]
+
+
 def create(
     session: Session,
     *,
-    incident_id: int | None,
-    purpose: str,
-    level: int,
-    round_: int,
-    target: Target,
-    subject: str,
-    body: str,
-    now: datetime,
-    data: dict[str, Any] | None = None,
-    fallback_of: int | None = None,
     channel: Channel | None = None,
     priority: int = PRIORITY_REPEAT,
+    **fields: Unpack[RowFields],
 ) -> Delivery | None:
     """Insert a delivery and its job; None when this exact delivery already exists."""
-    delivery = create_row(
-        session,
-        incident_id=incident_id,
-        purpose=purpose,
-        level=level,
-        round_=round_,
-        target=target,
-        subject=subject,
-        body=body,
-        now=now,
-        data=data,
-        fallback_of=fallback_of,
-    )
+    delivery = create_row(session, **fields)
     if delivery is None:
         return None
     max_attempts = channel.retry.max_attempts if channel else 8
@@ -135,8 +129,8 @@ def create(
         session,
         kind=JOB_DELIVERY,
         payload={"delivery_id": delivery.id},
-        now=now,
-        incident_id=incident_id,
+        now=fields["now"],
+        incident_id=fields["incident_id"],
         dedup_key=f"delivery:{delivery.id}:0",
         # the delivery counts its own attempts; the job only needs headroom
         max_attempts=max_attempts + 50,
@@ -145,21 +139,11 @@ def create(
     return delivery
 
 
-def create_row(
-    session: Session,
-    *,
-    incident_id: int | None,
-    purpose: str,
-    level: int,
-    round_: int,
-    target: Target,
-    subject: str,
-    body: str,
-    now: datetime,
-    data: dict[str, Any] | None = None,
-    fallback_of: int | None = None,
-) -> Delivery | None:
+def create_row(session: Session, **fields: Unpack[RowFields]) -> Delivery | None:
     """Insert the delivery row only (no job); None when it already exists."""
+    target, now = fields["target"], fields["now"]
+    incident_id, purpose = fields["incident_id"], fields["purpose"]
+    level, round_ = fields["level"], fields["round_"]
     key = idempotency_key(incident_id, purpose, level, round_, target.recipient, target.channel)
     if session.scalar(select(Delivery.id).where(Delivery.idempotency_key == key)) is not None:
         return None
@@ -174,10 +158,10 @@ def create_row(
         idempotency_key=key,
         state=State.QUEUED,
         attempts=0,
-        fallback_of=fallback_of,
-        subject=subject,
-        body=body,
-        data=data or {},
+        fallback_of=fields.get("fallback_of"),
+        subject=fields["subject"],
+        body=fields["body"],
+        data=fields.get("data") or {},
         created_at=now,
         updated_at=now,
     )
